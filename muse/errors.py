@@ -1,0 +1,32 @@
+"""Errors that muse reports to people: one line, naming the file and the problem."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MuseError(Exception):
+    """A problem the user can fix. The CLI prints ``str(err)`` on one line and exits 2."""
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        self.path = None if path is None else str(path)
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class ConfigError(MuseError):
+    """Unknown or invalid configuration key/value."""
+
+
+class CheckpointError(MuseError):
+    """Missing, corrupt or incompatible checkpoint."""
+
+
+class DataError(MuseError):
+    """Unreadable, empty or invalid input data."""
+
+
+class ConstraintError(MuseError):
+    """A generation constraint that the model/tokenizer cannot satisfy."""
+
+
+class TrainingDiverged(MuseError):
+    """Loss became NaN/inf; the last good checkpoint is kept."""
