@@ -1,0 +1,4 @@
+"""Public Python API (filled in as capabilities land)."""
+from __future__ import annotations
+
+__all__: list[str] = []

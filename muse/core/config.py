@@ -1,0 +1,199 @@
+"""Typed run configuration: dataclasses, file loading and ``key=value`` overrides.
+
+A run is described by :class:`RunConfig` = which kind of task, which model with
+what hyper-parameters, how to get data, and how to train. Everything is plain
+data so it can be saved as JSON in every run directory and checkpoint.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from muse.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """How to train: the loop, optimiser, precision, checkpoints, logging."""
+
+    steps: int | None = 1000
+    """Optimiser steps to train for (None: until epochs/max_time end)."""
+    epochs: float | None = None
+    max_time: float | None = None
+    """Wall-clock budget in seconds, counted across resumes."""
+    batch_size: int = 32
+    """Global batch size (split across distributed ranks)."""
+    grad_accum: int = 1
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 100
+    schedule: str = "cosine"
+    """cosine | linear | constant (after warmup)."""
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0
+    """Max global grad norm; 0 disables clipping (the norm is still logged)."""
+    eval_every: int = 200
+    eval_batches: int = 20
+    save_every: int | None = None
+    """Steps between `last` checkpoints (default: eval_every)."""
+    log_every: int = 10
+    patience: int | None = None
+    """Early stopping: evaluations without improvement before stopping."""
+    min_delta: float = 0.0
+    seed: int = 1337
+    deterministic: bool = False
+    device: str = "auto"
+    precision: str = "fp32"
+    compile: bool = False
+    progress: bool = True
+    tensorboard: bool = True
+    """Also log to TensorBoard when it is installed."""
+
+    def validate(self) -> None:
+        if self.precision not in ("fp32", "bf16-mixed", "fp16-mixed"):
+            raise ConfigError(f"precision must be fp32, bf16-mixed or fp16-mixed, not {self.precision!r}")
+        if self.schedule not in ("cosine", "linear", "constant"):
+            raise ConfigError(f"schedule must be cosine, linear or constant, not {self.schedule!r}")
+        if self.steps is None and self.epochs is None and self.max_time is None:
+            raise ConfigError("give at least one of steps, epochs or max_time")
+        for name in ("batch_size", "grad_accum", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}")
+
+
+@dataclass
+class RunConfig:
+    """Everything needed to (re)start a run. Saved as ``config.json``."""
+
+    kind: str
+    model: str
+    model_config: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    out: str = "runs/run"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        d = dict(d)
+        train = dataclass_from_dict(TrainConfig, d.pop("train", {}) or {}, where="train")
+        check_keys(d, {f.name for f in fields(cls)} - {"train"}, where="run config")
+        return cls(train=train, **d)
+
+
+def check_keys(d: dict[str, Any], valid: set[str], where: str) -> None:
+    unknown = sorted(set(d) - valid)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}; valid keys: {', '.join(sorted(valid))}")
+
+
+def dataclass_from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
+    check_keys(d, {f.name for f in fields(cls)}, where)
+    return cls(**d)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML, YAML or JSON config file into a dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("config file not found", p)
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text) or {}
+        if p.suffix == ".json":
+            return json.loads(text)
+    except Exception as e:  # noqa: BLE001 - any parser error is the user's file
+        raise ConfigError(f"cannot parse config: {e}".splitlines()[0], p) from None
+    raise ConfigError("config file must end in .toml, .yaml, .yml or .json", p)
+
+
+def parse_value(text: str) -> Any:
+    """'3' -> 3, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, else the string."""
+    low = text.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str], model_keys: set[str], data_keys: set[str]) -> RunConfig:
+    """Apply ``section.key=value`` or bare ``key=value`` overrides.
+
+    Sections: ``train``, ``model``, ``data``. A bare key must name exactly one
+    known key across sections; an unknown key is an error listing valid keys.
+    """
+    train_keys = {f.name for f in fields(TrainConfig)}
+    sections = {"train": train_keys, "model": model_keys, "data": data_keys}
+    train_d = asdict(cfg.train)
+    model_d, data_d = dict(cfg.model_config), dict(cfg.data)
+    targets = {"train": train_d, "model": model_d, "data": data_d}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value")
+        key, _, raw = item.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if "." in key:
+            sec, _, name = key.partition(".")
+            if sec not in sections:
+                raise ConfigError(f"unknown section {sec!r} in {item!r}; use train., model. or data.")
+            if name not in sections[sec]:
+                raise ConfigError(
+                    f"unknown key {name!r} in {sec}; valid keys: {', '.join(sorted(sections[sec]))}"
+                )
+        else:
+            name = key
+            owners = [s for s, keys in sections.items() if name in keys]
+            if not owners:
+                valid = sorted(f"{s}.{k}" for s, keys in sections.items() for k in keys)
+                raise ConfigError(f"unknown config key {name!r}; valid keys: {', '.join(valid)}")
+            if len(owners) > 1:
+                raise ConfigError(f"key {name!r} is ambiguous; write one of {', '.join(o + '.' + name for o in owners)}")
+            sec = owners[0]
+        targets[sec][name] = parse_value(raw)
+    train = _coerce(TrainConfig, train_d)
+    return replace(cfg, train=train, model_config=model_d, data=data_d)
+
+
+def _coerce(cls: type, d: dict[str, Any]) -> Any:
+    """Build a dataclass, converting ints to floats where the field is a float."""
+    hints = get_type_hints(cls)
+    out = {}
+    for k, v in d.items():
+        h = str(hints.get(k, ""))
+        if isinstance(v, int) and not isinstance(v, bool) and "float" in h and "int" not in h:
+            v = float(v)
+        out[k] = v
+    return cls(**out)
+
+
+def dataclass_defaults(cls: type) -> dict[str, Any]:
+    assert is_dataclass(cls)
+    out = {}
+    for f in fields(cls):
+        if f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING:  # type: ignore[misc]
+            out[f.name] = f.default_factory()  # type: ignore[misc]
+    return out

@@ -1,0 +1,435 @@
+"""The one training loop. It knows nothing about music, text or images.
+
+A model computes its loss (see :mod:`muse.core.module`); the trainer owns the
+device, precision, optimisers, schedules, gradient accumulation and clipping,
+evaluation, checkpoints, logging, early stopping, interruption and resumption,
+and distributed data parallel.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+import muse
+from muse.core import distributed as D
+from muse.core.callbacks import Callback
+from muse.core.checkpoint import atomic_torch_save, load_checkpoint, load_model_state, rng_state, set_rng_state
+from muse.core.config import TrainConfig
+from muse.core.device import autocast, grad_scaler, resolve_device
+from muse.core.logger import MetricsLog, plot_loss_curves
+from muse.core.module import StepContext, param_groups
+from muse.core.optim import adamw, lr_lambda
+from muse.data.batches import BatchSource, DevicePrefetcher
+from muse.errors import CheckpointError, MuseError, TrainingDiverged
+
+LN2 = math.log(2.0)
+
+
+@dataclass
+class FitResult:
+    step: int
+    best_val: float | None
+    stopped: str
+    """Why training ended: steps | epochs | max_time | early_stopping | interrupted."""
+    run_dir: Path
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+    train_seconds: float
+
+
+class _LossForward(nn.Module):
+    """Routes ``forward`` to ``model.loss`` so DDP and torch.compile see the loss computation."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
+        return self.model.loss(batch, ctx)
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+class Trainer:
+    """Train ``model`` on ``train_data``; see :class:`TrainConfig` for every knob.
+
+    ``extra_state`` (run config, tokenizer, anything JSON-like) is stored in every
+    checkpoint so a checkpoint alone can rebuild the model and its vocabulary.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        train_data: BatchSource,
+        val_data: BatchSource | None = None,
+        run_dir: str | Path = "runs/run",
+        extra_state: dict[str, Any] | None = None,
+        callbacks: Sequence[Callback] = (),
+        dist: D.DistEnv | None = None,
+    ):
+        cfg.validate()
+        self.cfg = cfg
+        self.dist = dist or D.from_env()
+        self.device = resolve_device(cfg.device, self.dist.local_rank)
+        D.init(self.dist, self.device)
+        self.model = model.to(self.device)
+        self.train_data, self.val_data = train_data, val_data
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.extra_state = dict(extra_state or {})
+        self.callbacks = list(callbacks)
+        self.groups = param_groups(self.model)
+        if not self.groups or not any(self.groups.values()):
+            raise MuseError("model has no trainable parameters")
+        self.optimizers = {g: adamw(ps, cfg, self.device) for g, ps in self.groups.items()}
+        self.total_steps = self._planned_steps()
+        self.schedulers = {
+            g: torch.optim.lr_scheduler.LambdaLR(o, lr_lambda(cfg, self.total_steps)) for g, o in self.optimizers.items()
+        }
+        self.scaler = grad_scaler(self.device, cfg.precision)
+        self.step = 0
+        self.best_val: float | None = None
+        self.evals_without_improvement = 0
+        self.elapsed = 0.0
+        self._stop_requested = False
+        self._last_saved_step: int | None = None
+        self._forward = self._wrap_model()
+
+    # ------------------------------------------------------------------ setup
+    def _planned_steps(self) -> int | None:
+        cands = []
+        if self.cfg.steps is not None:
+            cands.append(self.cfg.steps)
+        spe = getattr(self.train_data, "steps_per_epoch", None)
+        if self.cfg.epochs is not None and spe:
+            cands.append(math.ceil(self.cfg.epochs * spe / self.cfg.grad_accum))
+        return min(cands) if cands else None
+
+    def _wrap_model(self) -> nn.Module:
+        fwd: nn.Module = _LossForward(self.model)
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            fwd = DDP(fwd, device_ids=ids, find_unused_parameters=len(self.groups) > 1)
+        if self.cfg.compile:
+            fwd = torch.compile(fwd)  # type: ignore[assignment]
+        return fwd
+
+    def _prepare_run_dir(self, resume: bool) -> None:
+        if not self.dist.is_main:
+            return
+        try:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.run_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as e:
+            raise MuseError(f"output directory is not writable ({e.strerror})", self.run_dir) from None
+        if not resume and (self.ckpt_dir / "last.pt").exists():
+            raise MuseError(
+                "already holds a run (checkpoints/last.pt); pass --resume to continue it or choose another --out",
+                self.run_dir,
+            )
+
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": muse.CHECKPOINT_FORMAT,
+            "muse_version": muse.__version__,
+            "model_name": getattr(self.model, "model_name", type(self.model).__name__),
+            "model_config": asdict(self.model.config) if hasattr(self.model, "config") else {},
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
+            "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "best_val": self.best_val,
+            "evals_without_improvement": self.evals_without_improvement,
+            "elapsed": self.elapsed,
+            "train_config": asdict(self.cfg),
+            "rng": rng_state(),
+            **self.extra_state,
+        }
+
+    def save(self, name: str = "last") -> Path | None:
+        """Write ``checkpoints/<name>.pt`` atomically (main process only)."""
+        if name == "last":
+            self._last_saved_step = self.step
+        if not self.dist.is_main:
+            return None
+        return atomic_torch_save(self.state_dict(), self.ckpt_dir / f"{name}.pt")
+
+    def load(self, path: str | Path) -> None:
+        """Restore everything from a checkpoint for exact continuation."""
+        ckpt = load_checkpoint(path, map_location="cpu")
+        load_model_state(self.model, ckpt["model"], path)
+        if set(ckpt["optimizers"]) != set(self.optimizers):
+            raise CheckpointError(f"optimiser groups {sorted(ckpt['optimizers'])} do not match the model's", path)
+        for g, o in self.optimizers.items():
+            o.load_state_dict(ckpt["optimizers"][g])
+        for g, s in self.schedulers.items():
+            s.load_state_dict(ckpt["schedulers"][g])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.step = int(ckpt["step"])
+        self.best_val = ckpt["best_val"]
+        self.evals_without_improvement = int(ckpt.get("evals_without_improvement", 0))
+        self.elapsed = float(ckpt.get("elapsed", 0.0))
+        set_rng_state(ckpt["rng"])
+
+    # ------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean metrics over ``eval_batches`` fixed validation batches, token-weighted when known."""
+        if self.val_data is None:
+            return {}
+        saved_rng = torch.get_rng_state()
+        self.model.eval()
+        sums: dict[str, float] = {}
+        weight_total = 0.0
+        n = self.cfg.eval_batches
+        spe = getattr(self.val_data, "steps_per_epoch", None)
+        if spe:
+            n = min(n, spe)
+        ctx = StepContext(step=self.step, training=False, max_steps=self.total_steps)
+        for i in range(n):
+            batch = {k: v.to(self.device) for k, v in self.val_data.batch(i).items()}
+            with autocast(self.device, self.cfg.precision):
+                out = self.model.loss(batch, ctx)
+            w = float(out["ntokens"]) if "ntokens" in out else 1.0
+            weight_total += w
+            for k, v in out.items():
+                if k != "ntokens" and torch.is_tensor(v) and v.numel() == 1:
+                    sums[k] = sums.get(k, 0.0) + float(v) * w
+        keys = sorted(sums)
+        vec = torch.tensor([sums[k] for k in keys] + [weight_total], dtype=torch.float64, device=self.device)
+        D.all_reduce_sum(vec)
+        metrics = {k: float(vec[i] / vec[-1]) for i, k in enumerate(keys)}
+        if "loss" in metrics and "ntokens" in out:
+            metrics["bits_per_token"] = metrics["loss"] / LN2
+            metrics["perplexity"] = math.exp(min(metrics["loss"], 50.0))
+        self.model.train()
+        torch.set_rng_state(saved_rng)
+        return metrics
+
+    # -------------------------------------------------------------- the loop
+    def _train_step(self, prefetch: DevicePrefetcher) -> dict[str, float]:
+        cfg, accum = self.cfg, self.cfg.grad_accum
+        batches = [prefetch.get(self.step * accum + m) for m in range(accum)]
+        logged: dict[str, float] = {}
+        ntokens = 0.0
+        for group, opt in self.optimizers.items():
+            ctx = StepContext(step=self.step, group=group, training=True, max_steps=self.total_steps)
+            opt.zero_grad(set_to_none=True)
+            totals: dict[str, torch.Tensor] = {}
+            for m, batch in enumerate(batches):
+                sync = m == accum - 1 or not self.dist.enabled
+                cm = self._forward.no_sync() if not sync and hasattr(self._forward, "no_sync") else _null()
+                with cm:
+                    with autocast(self.device, cfg.precision):
+                        out = self._forward(batch, ctx)
+                    self.scaler.scale(out["loss"] / accum).backward()
+                for k, v in out.items():
+                    if torch.is_tensor(v) and v.numel() == 1:
+                        totals[k] = totals.get(k, 0) + v.detach().float() / (1 if k == "ntokens" else accum)
+            self.scaler.unscale_(opt)
+            params = self.groups[group]
+            clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+            gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
+            self.scaler.step(opt)
+            self.scaler.update()
+            self.schedulers[group].step()
+            prefix = "" if len(self.optimizers) == 1 else f"{group}_"
+            for k, v in totals.items():
+                if k == "ntokens":
+                    ntokens += float(v)
+                else:
+                    logged[prefix + k] = float(v)
+            logged[prefix + "grad_norm"] = float(gnorm)
+            logged[prefix + "lr"] = self.schedulers[group].get_last_lr()[0]
+        if ntokens:
+            logged["ntokens"] = ntokens * self.dist.world
+        return logged
+
+    def _finite(self, metrics: dict[str, float]) -> bool:
+        ok = all(math.isfinite(v) for k, v in metrics.items() if k.endswith("loss"))
+        if self.cfg.precision != "fp16-mixed":  # fp16 overflow is handled by the scaler
+            ok = ok and all(math.isfinite(v) for k, v in metrics.items() if k.endswith("grad_norm"))
+        return not D.broadcast_flag(not ok, self.device)
+
+    def fit(self, resume: bool | str | Path = False) -> FitResult:
+        """Train until steps / epochs / max_time / early stopping / Ctrl-C.
+
+        ``resume=True`` continues from ``<run_dir>/checkpoints/last.pt``; a path
+        continues from that checkpoint.
+        """
+        cfg = self.cfg
+        self._prepare_run_dir(bool(resume))
+        D.barrier()
+        seed_everything(cfg.seed, cfg.deterministic)
+        if resume:
+            path = self.ckpt_dir / "last.pt" if resume is True else Path(resume)
+            self.load(path)
+        log = MetricsLog(self.run_dir, cfg.tensorboard, resume_step=self.step) if self.dist.is_main else None
+        prefetch = DevicePrefetcher(self.train_data, self.device)
+        spe = getattr(self.train_data, "steps_per_epoch", None)
+        save_every = cfg.save_every or cfg.eval_every
+        bar = None
+        if self.dist.is_main and cfg.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        old_handler = self._install_sigint()
+        stopped = "steps"
+        last_ckpt = best_ckpt = None
+        t_start = time.perf_counter() - self.elapsed
+        window_t, window_tok, window_n = time.perf_counter(), 0.0, 0
+        acc: dict[str, float] = {}
+        self.model.train()
+        try:
+            while True:
+                if self.total_steps is not None and self.step >= self.total_steps:
+                    stopped = "epochs" if self.cfg.steps is None or self.total_steps < self.cfg.steps else "steps"
+                    break
+                if cfg.max_time is not None and time.perf_counter() - t_start >= cfg.max_time:
+                    stopped = "max_time"
+                    break
+                if D.broadcast_flag(self._stop_requested, self.device) if self.dist.enabled else self._stop_requested:
+                    stopped = "interrupted"
+                    break
+                metrics = self._train_step(prefetch)
+                if not self._finite(metrics):
+                    raise TrainingDiverged(
+                        f"loss or gradient became NaN/inf at step {self.step + 1}; "
+                        f"the last good checkpoint is kept in {self.ckpt_dir}"
+                    )
+                self.step += 1
+                self.elapsed = time.perf_counter() - t_start
+                window_tok += metrics.pop("ntokens", 0.0)
+                window_n += 1
+                for k, v in metrics.items():
+                    acc[k] = acc.get(k, 0.0) + v
+                epoch = self.step * cfg.grad_accum / spe if spe else 0.0
+                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                    dt = max(time.perf_counter() - window_t, 1e-9)
+                    mean = self._mean_over_ranks({k: v / window_n for k, v in acc.items()})
+                    if window_tok:
+                        mean["tokens_per_s"] = window_tok / dt
+                    mean["samples_per_s"] = window_n * cfg.batch_size * cfg.grad_accum / dt
+                    if log:
+                        log.log("train", self.step, epoch, self.elapsed, mean)
+                    if bar:
+                        bar.set_postfix(_postfix(mean), refresh=False)
+                    acc, window_tok, window_n, window_t = {}, 0.0, 0, time.perf_counter()
+                if bar:
+                    bar.update(1)
+                for cb in self.callbacks if self.dist.is_main else ():
+                    cb.on_step_end(self, self.step, metrics)
+                at_end = self.total_steps is not None and self.step >= self.total_steps
+                if self.val_data is not None and (self.step % cfg.eval_every == 0 or at_end):
+                    val = self.evaluate()
+                    improved = self._track_best(val)
+                    if log:
+                        log.log("valid", self.step, epoch, self.elapsed, val)
+                        plot_loss_curves(log.path, self.run_dir / "loss.png")
+                    if improved:
+                        best_ckpt = self.save("best") or best_ckpt
+                    for cb in self.callbacks if self.dist.is_main else ():
+                        cb.on_eval_end(self, self.step, val)
+                    if cfg.patience is not None and self.evals_without_improvement >= cfg.patience:
+                        last_ckpt = self.save("last") or last_ckpt
+                        stopped = "early_stopping"
+                        break
+                if self.step % save_every == 0 or at_end:
+                    last_ckpt = self.save("last") or last_ckpt
+        finally:
+            signal.signal(signal.SIGINT, old_handler) if old_handler is not None else None
+            if bar:
+                bar.close()
+        if self._last_saved_step != self.step:
+            last_ckpt = self.save("last") or last_ckpt
+        if log:
+            log.close()
+            plot_loss_curves(log.path, self.run_dir / "loss.png")
+        for cb in self.callbacks if self.dist.is_main else ():
+            cb.on_fit_end(self)
+        D.barrier()
+        return FitResult(self.step, self.best_val, stopped, self.run_dir, last_ckpt, best_ckpt, self.elapsed)
+
+    def _mean_over_ranks(self, m: dict[str, float]) -> dict[str, float]:
+        """Average logged training metrics over distributed ranks (each saw its own shard)."""
+        if not self.dist.enabled:
+            return m
+        keys = sorted(m)
+        vec = torch.tensor([m[k] for k in keys], dtype=torch.float64, device=self.device)
+        D.all_reduce_sum(vec)
+        return {k: float(vec[i]) / self.dist.world for i, k in enumerate(keys)}
+
+    def _track_best(self, val: dict[str, float]) -> bool:
+        score = val.get("loss")
+        if score is None:
+            return False
+        if self.best_val is None or score < self.best_val - self.cfg.min_delta:
+            self.best_val = score
+            self.evals_without_improvement = 0
+            return True
+        self.evals_without_improvement += 1
+        return False
+
+    def _install_sigint(self):  # noqa: ANN202
+        """First Ctrl-C: finish the current step, save `last`, exit cleanly. Second: abort."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):  # noqa: ANN001
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            if self.dist.is_main:
+                print("\nmuse: interrupt received, saving checkpoint after this step (Ctrl-C again to abort)", flush=True)
+
+        return signal.signal(signal.SIGINT, handler)
+
+
+class _null:
+    def __enter__(self):  # noqa: ANN204
+        return self
+
+    def __exit__(self, *a):  # noqa: ANN002, ANN204
+        return False
+
+
+def _postfix(m: dict[str, float]) -> dict[str, str]:
+    out = {}
+    for k in ("loss", "d_loss", "g_loss"):
+        if k in m:
+            out[k] = f"{m[k]:.4f}"
+    lr = m.get("lr", m.get("g_lr"))
+    if lr is not None:
+        out["lr"] = f"{lr:.2e}"
+    if "tokens_per_s" in m:
+        out["tok/s"] = f"{m['tokens_per_s']:.0f}"
+    else:
+        out["samples/s"] = f"{m['samples_per_s']:.0f}"
+    return out
