@@ -156,28 +156,29 @@ def key_hash(key: dict[str, Any]) -> str:
 def cached_store(
     directory: str | Path,
     key: dict[str, Any],
-    produce: Callable[[], tuple[Iterable[tuple[str, Sequence[int]]], dict[str, Any]]],
-    vocab_size: int,
+    produce: Callable[[], tuple[Iterable[tuple[str, Sequence[int]]], int, dict[str, Any]]],
     rebuild: bool = False,
-) -> tuple[dict[str, TokenStore], bool]:
+) -> tuple[dict[str, TokenStore], dict[str, Any], bool]:
     """Open the store at ``directory`` if its key matches, else build it with ``produce``.
 
-    ``produce()`` returns ``(docs, extra_manifest)``. Returns ``(stores, built)``.
+    ``produce()`` returns ``(docs, vocab_size, extra_manifest)``; ``extra_manifest``
+    (e.g. the tokenizer that made the tokens, a report of skipped files) is stored
+    in the manifest. Returns ``(stores, manifest, built)``.
     """
     directory = Path(directory)
     if not rebuild and (directory / "manifest.json").exists():
         try:
             m = read_manifest(directory)
             if m.get("key_hash") == key_hash(key):
-                return open_store(directory), False
+                return open_store(directory), m, False
         except DataError:
             pass
-    docs, extra = produce()
+    docs, vocab_size, extra = produce()
     build_store(directory, docs, vocab_size, key, extra)
     stores = open_store(directory)
     if stores["train"].n_tokens == 0:
-        raise DataError("dataset is empty: no training tokens were produced", directory)
-    return stores, True
+        raise DataError("dataset is empty: no training documents were produced", directory)
+    return stores, read_manifest(directory), True
 
 
 def open_store(directory: str | Path) -> dict[str, TokenStore]:

@@ -1,0 +1,220 @@
+"""MIDI -> WAV: FluidSynth with a General MIDI soundfont when installed, else a small additive synth.
+
+Both paths end the same way: the audio is trimmed of trailing silence (never
+before the last MIDI note ends), peak-normalised to 0.9 and written by
+soundfile as 16-bit PCM. The returned path tells which synth made it
+(``path.synth`` is ``"fluidsynth"`` or ``"builtin"``).
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import soundfile as sf
+
+from muse.errors import ConfigError, DataError, MuseError
+from muse.music.melody import Melody
+
+log = logging.getLogger(__name__)
+
+SOUNDFONT_ENV = "MUSE_SOUNDFONT"
+_SOUNDFONT_PATHS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
+_SOUNDFONT_GLOB = "/usr/share/soundfonts/*.sf2"
+_PEAK = 0.9
+_SILENCE = 1e-3  # relative to peak: -60 dB
+_FLUIDSYNTH_TIMEOUT_S = 300
+
+# Built-in synth voice: harmonic amplitudes and ADSR (seconds, sustain level).
+_HARMONICS = (1.0, 0.5, 0.3, 0.15, 0.08)
+_ATTACK, _DECAY, _SUSTAIN, _RELEASE = 0.01, 0.12, 0.6, 0.2
+
+
+class RenderedWav(type(Path())):  # type: ignore[misc]
+    """A WAV path that also records the synth that rendered it."""
+
+    synth: str | None = None
+
+
+def _is_soundfont(path: Path) -> bool:
+    """True for a RIFF file of form 'sfbk' (SoundFont 2)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head[:4] == b"RIFF" and head[8:12] == b"sfbk"
+
+
+def find_soundfont(soundfont: str | Path | None = None) -> Path | None:
+    """The first General MIDI soundfont: argument, $MUSE_SOUNDFONT, then system paths.
+
+    A soundfont named explicitly (argument or environment) must exist and be a
+    SoundFont 2 file, else ConfigError; system paths are only tried.
+    """
+    named = soundfont if soundfont is not None else os.environ.get(SOUNDFONT_ENV) or None
+    if named is not None:
+        p = Path(named)
+        where = "" if soundfont is not None else f" (from ${SOUNDFONT_ENV})"
+        if not p.is_file():
+            raise ConfigError(f"soundfont not found{where}", p)
+        if not _is_soundfont(p):
+            raise ConfigError(f"not a SoundFont 2 (.sf2) file{where}", p)
+        return p
+    for cand in (*_SOUNDFONT_PATHS, *sorted(glob.glob(_SOUNDFONT_GLOB))):
+        if Path(cand).is_file() and _is_soundfont(Path(cand)):
+            return Path(cand)
+    return None
+
+
+def _read_midi(midi_path: Path) -> pretty_midi.PrettyMIDI:
+    if not midi_path.is_file():
+        raise DataError("MIDI file not found", midi_path)
+    try:
+        return pretty_midi.PrettyMIDI(str(midi_path))
+    except Exception as e:  # mido/pretty_midi raise many types on bad files
+        detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        raise DataError(f"unreadable MIDI file ({detail})", midi_path) from None
+
+
+def synth_builtin(pm: pretty_midi.PrettyMIDI, sample_rate: int = 44100) -> np.ndarray:
+    """Mono float audio: each note a few harmonics under an ADSR envelope, scaled by velocity."""
+    end = pm.get_end_time() + _RELEASE
+    out = np.zeros(int(np.ceil(end * sample_rate)) + 1)
+    weights = np.asarray(_HARMONICS)
+    for inst in pm.instruments:
+        if inst.is_drum:
+            continue
+        for note in inst.notes:
+            start = int(round(note.start * sample_rate))
+            held = max(note.end - note.start, 1.0 / sample_rate)
+            n = int(round((held + _RELEASE) * sample_rate))
+            t = np.arange(n) / sample_rate
+            f0 = 440.0 * 2.0 ** ((note.pitch - 69) / 12.0)
+            ks = np.arange(1, len(weights) + 1)
+            w = np.where(ks * f0 < sample_rate / 2, weights, 0.0)  # no aliasing partials
+            # Higher partials decay faster, as on a plucked/struck string.
+            decay = np.exp(-np.outer(ks - 1, t) * 3.0)
+            wave = (w[:, None] * decay * np.sin(2 * np.pi * f0 * np.outer(ks, t))).sum(0)
+            env = np.interp(
+                t,
+                [0.0, _ATTACK, _ATTACK + _DECAY, max(held, _ATTACK + _DECAY), held + _RELEASE],
+                [0.0, 1.0, _SUSTAIN, _SUSTAIN, 0.0],
+            )
+            if held < _ATTACK + _DECAY:  # short note: release from wherever the envelope is
+                level = np.interp(held, [0.0, _ATTACK, _ATTACK + _DECAY], [0.0, 1.0, _SUSTAIN])
+                env = np.where(t <= held, env, level * np.clip(1 - (t - held) / _RELEASE, 0, 1))
+            seg = out[start : start + n]
+            seg += (note.velocity / 127.0) * (env * wave)[: len(seg)]
+    return out
+
+
+def _run_fluidsynth(midi_path: Path, soundfont: Path, sample_rate: int, expect_sound: bool) -> np.ndarray:
+    binary = shutil.which("fluidsynth")
+    if binary is None:
+        raise ConfigError("fluidsynth binary not found on PATH")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "fluidsynth.wav"
+        cmd = [binary, "-ni", "-q", "-F", str(raw), "-r", str(sample_rate), "-T", "wav", "-O", "s16",
+               str(soundfont), str(midi_path)]
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=_FLUIDSYNTH_TIMEOUT_S,
+                                 stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise MuseError(f"fluidsynth took longer than {_FLUIDSYNTH_TIMEOUT_S} s", midi_path) from None
+        if res.returncode != 0 or not raw.is_file():
+            msg = (res.stderr or res.stdout).strip().splitlines()
+            raise MuseError(f"fluidsynth failed: {msg[-1] if msg else f'exit {res.returncode}'}", midi_path)
+        audio, _ = sf.read(str(raw), dtype="float64", always_2d=True)
+    if expect_sound and not np.any(audio):
+        raise MuseError(f"fluidsynth rendered silence with soundfont {soundfont}", midi_path)
+    return audio
+
+
+def _finish(audio: np.ndarray, min_seconds: float, sample_rate: int) -> np.ndarray:
+    """Trim trailing silence (keeping ``min_seconds``) and normalise the peak."""
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak <= 0.0:
+        return audio
+    level = np.abs(audio) if audio.ndim == 1 else np.abs(audio).max(axis=1)
+    last = int(np.nonzero(level > peak * _SILENCE)[0][-1]) + 1
+    keep = max(last + int(0.05 * sample_rate), int(np.ceil(min_seconds * sample_rate)))
+    return audio[:keep] * (_PEAK / peak)
+
+
+def render_wav(
+    midi_path: str | Path,
+    wav_path: str | Path,
+    *,
+    sample_rate: int = 44100,
+    soundfont: str | Path | None = None,
+    synth: str = "auto",
+) -> RenderedWav:
+    """Render a MIDI file to a 16-bit WAV; ``synth`` is "auto", "fluidsynth" or "builtin".
+
+    "auto" uses FluidSynth when the binary and a soundfont are found (falling
+    back to the built-in synth if it fails); "fluidsynth" insists on it.
+    """
+    if synth not in ("auto", "fluidsynth", "builtin"):
+        raise ConfigError(f"unknown synth {synth!r}; use auto, fluidsynth or builtin")
+    if sample_rate < 8000:
+        raise ConfigError(f"sample rate {sample_rate} is too low; use at least 8000 Hz")
+    midi_path, wav_path = Path(midi_path), Path(wav_path)
+    pm = _read_midi(midi_path)
+    used = "builtin"
+    audio: np.ndarray | None = None
+    if synth in ("auto", "fluidsynth"):
+        font = find_soundfont(soundfont)
+        have_binary = shutil.which("fluidsynth") is not None
+        if synth == "fluidsynth" and (font is None or not have_binary):
+            missing = "fluidsynth binary" if not have_binary else "General MIDI soundfont"
+            raise ConfigError(f"synth 'fluidsynth' requested but no {missing} was found", midi_path)
+        if font is not None and have_binary:
+            try:
+                has_notes = any(inst.notes for inst in pm.instruments)
+                audio = _run_fluidsynth(midi_path, font, sample_rate, expect_sound=has_notes)
+                used = "fluidsynth"
+            except MuseError as e:
+                if synth == "fluidsynth":
+                    raise
+                log.warning("%s; using the built-in synth", e)
+    if audio is None:
+        audio = synth_builtin(pm, sample_rate)
+    audio = _finish(audio, pm.get_end_time(), sample_rate)
+    wav_path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(wav_path), audio, sample_rate, subtype="PCM_16")
+    log.info("rendered %s -> %s with the %s synth", midi_path, wav_path, used)
+    out = RenderedWav(wav_path)
+    out.synth = used
+    return out
+
+
+def melody_to_pretty_midi(melody: Melody, program: int = 0) -> pretty_midi.PrettyMIDI:
+    """One-instrument PrettyMIDI of ``melody`` at its tempo and time signature."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=float(melody.qpm))
+    num, den = melody.time_signature
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(num, den, 0.0))
+    step = 60.0 / melody.qpm / melody.steps_per_quarter
+    inst = pretty_midi.Instrument(program=program)
+    inst.notes = [
+        pretty_midi.Note(velocity=n.velocity, pitch=n.pitch, start=n.start * step, end=n.end * step)
+        for n in melody.notes
+    ]
+    pm.instruments.append(inst)
+    return pm
+
+
+def render_melody_wav(melody: Melody, wav_path: str | Path, *, program: int = 0, **kw: object) -> RenderedWav:
+    """Render a :class:`Melody` to WAV via a temporary MIDI file (``kw`` go to :func:`render_wav`)."""
+    if not melody.notes:
+        raise DataError("cannot render an empty melody", wav_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        midi = Path(tmp) / "melody.mid"
+        melody_to_pretty_midi(melody, program).write(str(midi))
+        return render_wav(midi, wav_path, **kw)  # type: ignore[arg-type]

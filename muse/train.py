@@ -1,0 +1,142 @@
+"""``muse.train``: one entry point that trains every kind of model through the core."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from muse.core import distributed as D
+from muse.core.callbacks import Callback
+from muse.core.config import RunConfig, TrainConfig, apply_overrides, check_keys, load_config_file
+from muse.core.trainer import FitResult, Trainer, seed_everything
+from muse.errors import ConfigError, MuseError
+from muse.tasks import get_task
+
+
+def build_run_config(
+    kind: str,
+    *,
+    model: str | None = None,
+    corpus: str | None = None,
+    data: str | None = None,
+    out: str | Path | None = None,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    base: RunConfig | None = None,
+    **train_kw: Any,
+) -> RunConfig:
+    """Defaults of the task <- config file <- explicit arguments <- key=value overrides."""
+    task = get_task(kind)
+    if base is None:
+        file_cfg = load_config_file(config) if config else {}
+        check_keys(file_cfg, {"model", "model_config", "data", "train", "out"}, f"config file {config}")
+        model_name = model or file_cfg.get("model") or task.default_model
+        if model_name not in task.model_defaults:
+            raise ConfigError(f"model {model_name!r} cannot be trained as {kind!r}; choose one of: {', '.join(task.model_defaults)}")
+        mcfg = dict(task.model_defaults[model_name])
+        mcfg.update(file_cfg.get("model_config", {}))
+        dcfg = dict(task.data_defaults)
+        check_keys(file_cfg.get("data", {}), set(dcfg), f"data section of {config}")
+        dcfg.update(file_cfg.get("data", {}))
+        tdict = {**asdict(TrainConfig()), **task.train_defaults}
+        check_keys(file_cfg.get("train", {}), set(tdict), f"train section of {config}")
+        tdict.update(file_cfg.get("train", {}))
+        cfg = RunConfig(kind=kind, model=model_name, model_config=mcfg, data=dcfg, train=TrainConfig(**tdict),
+                        out=str(out or file_cfg.get("out") or f"runs/{kind}"))
+    else:
+        cfg = base
+        if model and model != cfg.model:
+            raise ConfigError(f"the run was started with model {cfg.model!r}; cannot resume it as {model!r}")
+        if out:
+            cfg.out = str(out)
+    if corpus is not None:
+        cfg.data["corpus"] = corpus
+    if data is not None:
+        cfg.data["corpus"] = data
+    valid_train = {f.name for f in fields(TrainConfig)}
+    for k, v in train_kw.items():
+        if v is None:
+            continue
+        if k not in valid_train:
+            raise ConfigError(f"unknown training option {k!r}; valid: {', '.join(sorted(valid_train))}")
+        setattr(cfg.train, k, v)
+    model_keys = _model_keys(cfg.model)
+    cfg = apply_overrides(cfg, list(overrides), model_keys, set(task.data_defaults))
+    cfg.train.validate()
+    return cfg
+
+
+def _model_keys(name: str) -> set[str]:
+    from muse.models.registry import model_class
+
+    return {f.name for f in fields(model_class(name).Config)}  # type: ignore[attr-defined]
+
+
+def train(
+    kind: str,
+    *,
+    corpus: str | None = None,
+    data: str | None = None,
+    model: str | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    callbacks: Sequence[Callback] = (),
+    **train_kw: Any,
+) -> FitResult:
+    """Train a model of ``kind`` (melody, poem, vae, gan, style) and return the result.
+
+    ``train_kw`` are :class:`TrainConfig` fields (steps, batch_size, lr, device,
+    precision, max_time, ...); ``overrides`` are ``key=value`` strings such as
+    ``"model.n_layer=4"`` or ``"data.block_size=128"``.
+    """
+    base = None
+    run_dir = Path(out) if out else None
+    if resume:
+        if run_dir is None:
+            raise ConfigError("--resume needs --out pointing at the run to continue")
+        cfg_path = run_dir / "config.json"
+        if not cfg_path.is_file():
+            raise MuseError("cannot resume: no config.json (is this a muse run directory?)", run_dir)
+        base = RunConfig.from_dict(json.loads(cfg_path.read_text(encoding="utf-8")))
+        if base.kind != kind:
+            raise ConfigError(f"{run_dir} holds a {base.kind!r} run, not {kind!r}")
+    cfg = build_run_config(kind, model=model, corpus=corpus, data=data, out=out, config=config,
+                           overrides=overrides, base=base, **train_kw)
+    return run(cfg, resume=resume, callbacks=callbacks)
+
+
+def run(cfg: RunConfig, resume: bool = False, callbacks: Sequence[Callback] = ()) -> FitResult:
+    """Train from a complete :class:`RunConfig`."""
+    task = get_task(cfg.kind)
+    env = D.from_env()
+    run_dir = Path(cfg.out)
+    if env.enabled:
+        D.init(env, torch.device("cuda", env.local_rank) if torch.cuda.is_available() and cfg.train.device != "cpu"
+               else torch.device("cpu"))
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
+    last = run_dir / "checkpoints" / "last.pt"
+    if not resume and last.exists():
+        raise MuseError("already holds a run (checkpoints/last.pt); pass --resume to continue it or choose another --out", run_dir)
+    prepared = task.prepare(cfg, env, last if resume else None)
+    if env.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(run_dir, cfg)
+    extra = {"run_config": cfg.to_dict(), **prepared.extra_state}
+    trainer = Trainer(prepared.model, cfg.train, prepared.train, prepared.valid, run_dir=run_dir,
+                      extra_state=extra, callbacks=[*prepared.callbacks, *callbacks], dist=env)
+    result = trainer.fit(resume=resume)
+    if env.is_main:
+        task.finish(cfg, prepared, run_dir)
+    return result
+
+
+def _write_config(run_dir: Path, cfg: RunConfig) -> None:
+    try:
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
+    except OSError as e:
+        raise MuseError(f"output directory is not writable ({e.strerror})", run_dir) from None

@@ -1,0 +1,150 @@
+import math
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from muse.errors import ConfigError, DataError
+from muse.music.melody import Melody, Note
+from muse.music.metrics import (
+    ALL_METRICS,
+    ATTRIBUTES,
+    beat_steps,
+    compare_metrics,
+    compute_metrics,
+    empty_beat_rate,
+    empty_measure_rate,
+    format_table,
+    groove_consistency,
+    mean_interval,
+    note_density,
+    n_pitch_classes_used,
+    n_pitches_used,
+    pitch_class_entropy,
+    pitch_entropy,
+    pitch_in_scale_rate,
+    pitch_range,
+    pitch_span,
+    plot_metrics,
+    polyphony,
+    polyphony_rate,
+    scale_consistency,
+    syncopation,
+)
+
+C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
+
+
+def quarters(pitches, start=0):
+    """Quarter notes (4 steps each at 4 steps per quarter)."""
+    return [Note(start + 4 * i, start + 4 * i + 4, p) for i, p in enumerate(pitches)]
+
+
+def test_c_major_scale():
+    m = Melody(quarters(C_MAJOR))
+    assert pitch_range(m) == 12
+    assert n_pitches_used(m) == 8
+    assert n_pitch_classes_used(m) == 7
+    assert pitch_entropy(m) == pytest.approx(3.0)  # 8 equiprobable pitches
+    # Pitch classes: C twice (1/4), six others once (1/8): 0.5 + 6 * 3/8 = 2.75 bits.
+    assert pitch_class_entropy(m) == pytest.approx(2.75)
+    assert scale_consistency(m) == 1.0
+    assert pitch_in_scale_rate(m, 9, "minor") == 1.0  # relative minor: same notes
+    # C# major holds C (as B#) and F (as E#) only: C, F, C -> 3 of 8.
+    assert pitch_in_scale_rate(m, 1, "major") == pytest.approx(3 / 8)
+    assert empty_beat_rate(m) == 0.0 and empty_measure_rate(m) == 0.0
+    assert polyphony(m) == 1.0 and polyphony_rate(m) == 0.0
+    assert groove_consistency(m) == 1.0
+
+
+def test_entropy_of_skewed_histogram():
+    m = Melody(quarters([60, 72, 62, 64]))
+    assert pitch_entropy(m) == pytest.approx(2.0)
+    assert pitch_class_entropy(m) == pytest.approx(1.5)  # C 1/2, D 1/4, E 1/4
+
+
+def test_empty_bar_and_beats():
+    # Bar 1 full of quarters, bar 2 silent, bar 3 one half note then a half rest.
+    notes = quarters([60, 62, 64, 65]) + [Note(32, 40, 67)]
+    m = Melody(notes, total_steps=48)
+    assert empty_measure_rate(m) == pytest.approx(1 / 3)
+    assert empty_beat_rate(m) == pytest.approx(6 / 12)  # 4 + 2 of 12 beats sound
+    # A note held over the bar line fills the next bar and its beats too.
+    held = Melody([Note(0, 20, 60)], total_steps=32)
+    assert empty_measure_rate(held) == 0.0
+    assert empty_beat_rate(held) == pytest.approx(3 / 8)
+
+
+def test_groove_consistency():
+    bar = [Note(0, 2, 60), Note(4, 6, 62), Note(10, 12, 64)]
+    same = Melody([Note(n.start + 16 * b, n.end + 16 * b, n.pitch) for b in range(3) for n in bar])
+    assert groove_consistency(same) == 1.0
+    # Onsets {0,4,8,12} then {0,8}: 2 of 16 positions differ.
+    m = Melody(quarters([60, 62, 64, 65]) + [Note(16, 24, 67), Note(24, 32, 65)])
+    assert groove_consistency(m) == pytest.approx(1 - 2 / 16)
+    # 3/4 time: 12 steps a bar; onsets {0} then {0, 6} then {0}: 2 differences over 2 pairs.
+    waltz = Melody([Note(0, 12, 60), Note(12, 18, 62), Note(18, 24, 64), Note(24, 36, 60)], time_signature=(3, 4))
+    assert groove_consistency(waltz) == pytest.approx(1 - 2 / (12 * 2))
+    assert math.isnan(groove_consistency(Melody(quarters([60, 62]))))  # one bar only
+
+
+def test_polyphony_is_computed_from_overlaps():
+    m = Melody([Note(0, 4, 60), Note(2, 6, 64)])  # counts per step: 1 1 2 2 1 1
+    assert polyphony(m) == pytest.approx(8 / 6)
+    assert polyphony_rate(m) == pytest.approx(2 / 6)
+    gap = Melody([Note(0, 2, 60), Note(4, 6, 62)])  # silent steps are skipped by polyphony only
+    assert polyphony(gap) == 1.0
+    assert polyphony_rate(gap) == 0.0
+
+
+def test_empty_melody_is_undefined_and_skipped_in_means():
+    empty = Melody([])
+    for name, fn in ALL_METRICS.items():
+        assert math.isnan(fn(empty)), name
+    for name, fn in ATTRIBUTES.items():
+        assert fn(empty) == 0.0, name
+    stats = compute_metrics([Melody(quarters(C_MAJOR)), empty, Melody(quarters([60, 67]))])
+    assert stats["pitch_range"] == pytest.approx((9.5, 2.5))
+    assert set(stats) == set(ALL_METRICS)
+
+
+def test_attributes():
+    m = Melody([Note(0, 2, 60), Note(2, 4, 64), Note(4, 7, 62), Note(7, 8, 67)], total_steps=32)
+    assert note_density(m) == pytest.approx(2.0)  # 4 notes in 2 bars
+    assert mean_interval(m) == pytest.approx((4 + 2 + 5) / 3)
+    assert syncopation(m) == pytest.approx(0.5)  # onsets 2 and 7 are off the quarter beat
+    assert pitch_span(m) == 7
+    # 6/8 at 4 steps a quarter: beats are dotted quarters of 6 steps.
+    jig = Melody([Note(0, 2, 60), Note(2, 4, 62), Note(6, 8, 64)], time_signature=(6, 8))
+    assert beat_steps(jig) == 6
+    assert syncopation(jig) == pytest.approx(1 / 3)
+
+
+def test_compare_format_and_plot(tmp_path):
+    gen = [Melody(quarters(C_MAJOR)), Melody(quarters([60, 64, 67, 72]))]
+    ref = [Melody(quarters([60, 62, 64, 65]))]
+    rows = compare_metrics(gen, ref)
+    by_name = {r.name: r for r in rows}
+    r = by_name["pitch_range"]
+    assert (r.generated_mean, r.generated_std, r.reference_mean) == (12.0, 0.0, 5.0)
+    assert r.rel_diff == pytest.approx((12 - 5) / 5)
+    assert by_name["polyphony_rate"].rel_diff == 0.0  # both zero
+    table = format_table(rows)
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(ALL_METRICS)
+    assert "pitch_range" in table and "+140.0%" in table
+    assert len({len(line) for line in lines}) == 1  # aligned columns
+    png = plot_metrics(gen, ref, tmp_path / "metrics.png")
+    img = mpimg.imread(png)
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+    assert np.ptp(img[..., :3]) > 0.5
+
+
+def test_bad_arguments():
+    m = Melody(quarters(C_MAJOR))
+    with pytest.raises(ConfigError, match="unknown scale mode 'dorian'"):
+        pitch_in_scale_rate(m, 0, "dorian")
+    with pytest.raises(ConfigError, match="unknown metric"):
+        compute_metrics([m], names=["pitch_range", "tension"])
+    with pytest.raises(DataError, match="no melodies"):
+        compute_metrics([])
