@@ -1,0 +1,48 @@
+"""The ``muse`` command. Each verb lives in its own module with ``add_parser`` and ``run``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from muse.errors import MuseError
+
+VERBS = ("melody", "poem", "train", "corpora", "vae", "gan", "stylize", "render", "eval", "models", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import muse
+
+    p = argparse.ArgumentParser(prog="muse", description="Learn from music and poetry; write melodies, poems and images.")
+    p.add_argument("--version", action="version", version=f"muse {muse.__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="more logging")
+    sub = p.add_subparsers(dest="verb", metavar="VERB")
+    for verb in VERBS:
+        try:
+            mod = importlib.import_module(f"muse.cli.{verb}")
+        except ModuleNotFoundError as e:
+            if e.name == f"muse.cli.{verb}":
+                continue
+            raise
+        sp = mod.add_parser(sub)
+        sp.set_defaults(_run=mod.run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args._run(args) or 0)
+    except MuseError as e:
+        print(f"muse: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("muse: interrupted", file=sys.stderr)
+        return 130
