@@ -1,0 +1,111 @@
+"""How to decode: one dataclass of sampling/search settings, close to Hugging Face's names."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from muse.errors import ConfigError
+
+
+@dataclass
+class GenerationConfig:
+    """Decoding settings for :func:`muse.generate.sampler.generate`.
+
+    Order of logit processing at each step: constraint masks, repetition
+    penalty, n-gram blocking, then (sampling only) temperature, top-k, top-p.
+
+    Search modes:
+
+    * ``num_beams == 1, do_sample``: ancestral sampling, ``num_return_sequences``
+      independent samples per prompt.
+    * ``num_beams == 1, not do_sample``: greedy (argmax) decoding.
+    * ``num_beams > 1, not do_sample``: beam search on summed log-probabilities
+      (of the masked, penalised distribution), each step keeping the best
+      ``num_beams`` of the beams' extensions.
+    * ``num_beams > 1, do_sample``: Magenta-style stochastic beam search: every
+      beam draws ``branch_factor`` distinct continuations from its sampling
+      distribution (temperature/top-k/top-p applied), and the ``num_beams``
+      extensions with the highest log-probability survive.
+
+    Finished beams are ranked by ``sum log p / n_generated ** length_penalty``.
+    """
+
+    max_new_tokens: int = 256
+    """Tokens to generate after the prompt (fewer if ``eos_id`` comes first)."""
+    temperature: float = 1.0
+    """Divides the logits before sampling; < 1 sharpens, > 1 flattens."""
+    top_k: int | None = None
+    """Sample among the k most likely tokens only."""
+    top_p: float | None = None
+    """Nucleus sampling: the smallest set of tokens whose probability reaches p."""
+    repetition_penalty: float = 1.0
+    """For ids already in the sequence, positive logits are divided by it, negative ones multiplied."""
+    no_repeat_ngram_size: int = 0
+    """Never produce an n-gram of this size twice (0: off)."""
+    num_beams: int = 1
+    """Beams; 1 means no beam search."""
+    branch_factor: int = 2
+    """Stochastic beam search only: sampled continuations per beam and step."""
+    length_penalty: float = 1.0
+    """Exponent of the length normalisation of beam scores (0: raw summed log-prob)."""
+    num_return_sequences: int = 1
+    """Sequences returned per prompt (at most num_beams in beam search)."""
+    do_sample: bool = True
+    """Sample (True) or take the most likely tokens (False)."""
+    eos_id: int | None = None
+    """Token that ends a sequence; it is not included in the returned sequence."""
+    seed: int | None = None
+    """Seed for a private random generator; same seed, model and prompt give the same output."""
+    stream: bool = False
+    """Print tokens as they come (the command line uses ``stream_generate`` for this)."""
+    use_cache: bool = True
+    """Reuse the model state between steps; False recomputes the (cropped) context every step."""
+
+    def validate(self) -> "GenerationConfig":
+        """Raise ConfigError for out-of-range or wrongly typed settings; return self."""
+        try:
+            return self._validate()
+        except TypeError as e:
+            raise ConfigError(f"generation: a setting has the wrong type ({e})") from None
+
+    def _validate(self) -> "GenerationConfig":
+        def bad(name: str, rule: str) -> ConfigError:
+            return ConfigError(f"generation: {name} {rule}, got {getattr(self, name)!r}")
+
+        if self.max_new_tokens < 0:
+            raise bad("max_new_tokens", "must be >= 0")
+        if not self.temperature > 0:
+            raise bad("temperature", "must be > 0 (use do_sample=False for greedy decoding)")
+        if self.top_k is not None and self.top_k < 1:
+            raise bad("top_k", "must be >= 1 or None")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise bad("top_p", "must be in (0, 1] or None")
+        if not self.repetition_penalty > 0:
+            raise bad("repetition_penalty", "must be > 0")
+        if self.no_repeat_ngram_size < 0:
+            raise bad("no_repeat_ngram_size", "must be >= 0")
+        if self.num_beams < 1:
+            raise bad("num_beams", "must be >= 1")
+        if self.branch_factor < 1:
+            raise bad("branch_factor", "must be >= 1")
+        if self.num_return_sequences < 1:
+            raise bad("num_return_sequences", "must be >= 1")
+        if self.num_beams > 1 and self.num_return_sequences > self.num_beams:
+            raise ConfigError(
+                f"generation: num_return_sequences ({self.num_return_sequences}) cannot exceed num_beams ({self.num_beams})"
+            )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GenerationConfig":
+        """Build from a plain dict, rejecting unknown keys; the result is validated."""
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - valid)
+        if unknown:
+            raise ConfigError(
+                f"generation: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(valid))}"
+            )
+        return cls(**d).validate()
