@@ -34,9 +34,9 @@ def build_run_config(
         file_cfg = load_config_file(config) if config else {}
         check_keys(file_cfg, {"model", "model_config", "data", "train", "out"}, f"config file {config}")
         model_name = model or file_cfg.get("model") or task.default_model
-        if model_name not in task.model_defaults:
-            raise ConfigError(f"model {model_name!r} cannot be trained as {kind!r}; choose one of: {', '.join(task.model_defaults)}")
-        mcfg = dict(task.model_defaults[model_name])
+        if model_name not in task.models:
+            raise ConfigError(f"model {model_name!r} cannot be trained as {kind!r}; choose one of: {', '.join(task.models)}")
+        mcfg = dict(task.models[model_name].defaults)
         mcfg.update(file_cfg.get("model_config", {}))
         dcfg = dict(task.data_defaults)
         check_keys(file_cfg.get("data", {}), set(dcfg), f"data section of {config}")
@@ -63,16 +63,16 @@ def build_run_config(
         if k not in valid_train:
             raise ConfigError(f"unknown training option {k!r}; valid: {', '.join(sorted(valid_train))}")
         setattr(cfg.train, k, v)
-    model_keys = _model_keys(cfg.model)
+    model_keys = _model_keys(task.models[cfg.model].arch)
     cfg = apply_overrides(cfg, list(overrides), model_keys, set(task.data_defaults))
     cfg.train.validate()
     return cfg
 
 
-def _model_keys(name: str) -> set[str]:
+def _model_keys(arch: str) -> set[str]:
     from muse.models.registry import model_class
 
-    return {f.name for f in fields(model_class(name).Config)}  # type: ignore[attr-defined]
+    return {f.name for f in fields(model_class(arch).Config)}  # type: ignore[attr-defined]
 
 
 def train(

@@ -19,6 +19,14 @@ from muse.core.distributed import DistEnv
 from muse.data.batches import BatchSource
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """A user-facing model name: which registered architecture, with which defaults."""
+
+    arch: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Prepared:
     model: nn.Module
@@ -32,8 +40,8 @@ class Task:
     name: ClassVar[str]
     help: ClassVar[str] = ""
     default_model: ClassVar[str]
-    model_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
-    """Per model name: default config (vocab size etc. are filled in by ``prepare``)."""
+    models: ClassVar[dict[str, ModelSpec]] = {}
+    """User-facing model names (vocab size etc. are filled in by ``prepare``)."""
     data_defaults: ClassVar[dict[str, Any]] = {}
     """Every valid ``data.*`` key with its default."""
     train_defaults: ClassVar[dict[str, Any]] = {}

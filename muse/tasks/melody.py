@@ -1,0 +1,94 @@
+"""``muse train melody``: RNN-family or transformer language models over melody tokens."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from muse.data.store import split_of
+from muse.errors import ConfigError
+from muse.music.corpora import CorpusReport, augment_transpositions, corpus_sources, iter_corpus
+from muse.tasks.base import ModelSpec
+from muse.tasks.lm import LM_DATA_DEFAULTS, LMTask
+from muse.tokenizers.base import Tokenizer
+
+RNN = {"n_layer": 2, "n_embd": 128, "n_hidden": 256, "dropout": 0.2}
+
+
+class MelodyTask(LMTask):
+    name = "melody"
+    help = "melody language model (Magenta-style events or REMI tokens)"
+    default_model = "lstm"
+    models = {
+        "lstm": ModelSpec("rnn", {"cell": "lstm", **RNN}),
+        "gru": ModelSpec("rnn", {"cell": "gru", **RNN}),
+        "rnn": ModelSpec("rnn", {"cell": "rnn_tanh", **RNN}),
+        "transformer": ModelSpec("transformer", {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.1,
+                                                 "pos": "relative"}),
+    }
+    data_defaults = {
+        **LM_DATA_DEFAULTS,
+        "corpus": "essen",
+        "block_size": 256,
+        "batching": "window",
+        "tokenizer": "events",  # events | remi
+        "transpose_to_key": True,
+        "min_pitch": 48,
+        "max_pitch": 83,
+        "augment": False,  # transposition augmentation of the training split
+        "min_bars": 7,
+        "min_pitches": 5,
+        "max_steps": 512,
+        "limit": None,  # parse at most this many pieces
+    }
+    train_defaults = {"steps": 3000, "batch_size": 32, "lr": 2e-3, "min_lr": 1e-4, "warmup_steps": 100,
+                      "weight_decay": 0.05, "eval_every": 250, "grad_clip": 1.0}
+
+    def sources(self, data: dict[str, Any]) -> list[Path]:
+        return corpus_sources(data["corpus"])
+
+    def tokenizer_options(self, data: dict[str, Any]) -> dict[str, Any]:
+        keys = ("tokenizer", "transpose_to_key", "min_pitch", "max_pitch", "augment", "min_bars", "min_pitches",
+                "max_steps", "limit")
+        return {k: data[k] for k in keys}
+
+    def load_items(self, data: dict[str, Any]):
+        report = CorpusReport()
+        items = list(iter_corpus(data["corpus"], workers=int(data["workers"]), limit=data["limit"],
+                                 min_bars=data["min_bars"], min_pitches=data["min_pitches"],
+                                 max_steps=data["max_steps"], report=report))
+        return items, list(report.skipped)
+
+    def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: dict[str, Any]) -> Tokenizer:
+        return make_melody_tokenizer(data)
+
+    def encode_docs(self, items, tok, data):
+        n_fail = 0
+        for piece_id, mel in items:
+            split = split_of(piece_id, data["valid_frac"], data["test_frac"])
+            versions = [mel]
+            if data["augment"] and split == "train":
+                versions = augment_transpositions(mel, low=data["min_pitch"], high=data["max_pitch"] + 1) or [mel]
+            for m in versions:
+                try:
+                    yield split, [tok.bos_id, *tok.encode(m), tok.eos_id]
+                except Exception:  # noqa: BLE001 - unrepresentable melody (e.g. odd meter for REMI)
+                    n_fail += 1
+
+    def generation_defaults(self) -> dict[str, Any]:
+        return {"temperature": 1.0}
+
+
+def make_melody_tokenizer(data: dict[str, Any]) -> Tokenizer:
+    if data["tokenizer"] == "events":
+        from muse.tokenizers.melody import MelodyEventTokenizer
+
+        return MelodyEventTokenizer(data["min_pitch"], data["max_pitch"], squash=True,
+                                    transpose_to_key=bool(data["transpose_to_key"]))
+    if data["tokenizer"] == "remi":
+        from muse.tokenizers.remi import RemiTokenizer
+
+        return RemiTokenizer()
+    raise ConfigError(f"data.tokenizer must be events or remi, not {data['tokenizer']!r}")
+
+
+TASK = MelodyTask()

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Install muse and write a melody (.mid/.wav/.png), a poem (.txt) and an image grid (.png) into demo-out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/muse demo --out "${1:-demo-out}"
