@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import muse
-from muse.core.checkpoint import load_checkpoint, load_model_state
+from muse.core.checkpoint import load_checkpoint, load_model_state, tied_aliases
 from muse.errors import CheckpointError
 from muse.models.registry import build_model
 from muse.tokenizers.base import Tokenizer, tokenizer_from_dict, tokenizer_to_dict
@@ -48,8 +48,10 @@ def save_pretrained(directory: str | Path, model: nn.Module, tokenizer: Tokenize
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(d / "model.safetensors"))
+    full = model.state_dict()
+    aliases = tied_aliases(full)
+    state = {k: v.detach().cpu().contiguous() for k, v in full.items() if k not in aliases}
+    save_file(state, str(d / "model.safetensors"), metadata={"tied": json.dumps(aliases)})
     cfg = {
         "format": muse.CHECKPOINT_FORMAT,
         "muse_version": muse.__version__,

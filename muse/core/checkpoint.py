@@ -96,9 +96,27 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
+def tied_aliases(state: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Names that share storage with an earlier name (tied weights) -> that earlier name."""
+    first: dict[tuple[int, int], str] = {}
+    out = {}
+    for k, v in state.items():
+        key = (v.untyped_storage().data_ptr(), v.storage_offset())
+        if key in first:
+            out[k] = first[key]
+        else:
+            first[key] = k
+    return out
+
+
 def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
     """Load weights, reporting missing/unexpected keys and shape mismatches clearly."""
     own = model.state_dict()
+    aliases = tied_aliases(own)
+    state = dict(state)
+    for k, first in aliases.items():  # tied weights are stored once
+        if k not in state and first in state:
+            state[k] = state[first]
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     bad = [f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"

@@ -1,0 +1,60 @@
+"""muse melody — write melodies as .mid, .wav and piano-roll .png."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("melody", help="generate melodies (.mid, .wav, .png)",
+                       description="Generate melodies with a trained or shipped model.")
+    p.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
+                                                "(default: melody-transformer)")
+    p.add_argument("--bars", type=int, default=8)
+    p.add_argument("--num", type=int, default=1)
+    p.add_argument("--out", default="out", help="output folder")
+    p.add_argument("--key", help="tonic, e.g. D, F#, Bb (hard constraint with --scale)")
+    p.add_argument("--scale", help="major, minor, dorian, pentatonic, blues, ... (hard constraint)")
+    p.add_argument("--low", type=int, default=0, help="lowest MIDI pitch allowed")
+    p.add_argument("--high", type=int, default=127, help="highest MIDI pitch allowed")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--beam-size", type=int, default=1)
+    p.add_argument("--branch-factor", type=int, default=2)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--primer", help="MIDI/MusicXML/ABC file whose melody is continued")
+    src.add_argument("--primer-notes", help='notes to continue: "60 62 64", "C4 D4:0.5 r E4" or "[60,-2,-1,62]"')
+    p.add_argument("--qpm", type=float, help="tempo in quarter notes per minute (default: primer's or 120)")
+    p.add_argument("--time-signature", default="4/4")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-wav", action="store_true")
+    p.add_argument("--no-png", action="store_true")
+    p.add_argument("--synth", choices=["auto", "fluidsynth", "builtin"], default="auto")
+    p.add_argument("--device", default="cpu")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from muse.music.compose import DEFAULT_MELODY_MODEL, generate_melodies, save_melodies
+    from muse.music.midi_io import parse_primer, read_melodies
+    from muse.errors import DataError
+
+    primer = None
+    if args.primer:
+        mels = read_melodies(args.primer, min_pitches=1)
+        if not mels:
+            raise DataError("no melody found to use as a primer", args.primer)
+        primer = mels[0]
+    elif args.primer_notes:
+        primer = parse_primer(args.primer_notes)
+    melodies = generate_melodies(
+        args.model or DEFAULT_MELODY_MODEL, bars=args.bars, num=args.num, key=args.key, scale=args.scale,
+        low=args.low, high=args.high, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+        beam_size=args.beam_size, branch_factor=args.branch_factor, primer=primer, qpm=args.qpm,
+        time_signature=args.time_signature if primer is None or args.time_signature != "4/4" else primer.time_signature,
+        seed=args.seed, device=args.device)
+    files = save_melodies(melodies, Path(args.out), wav=not args.no_wav, png=not args.no_png, synth=args.synth)
+    for f in files:
+        print("  ".join(str(p) for p in f.values()))
+    return 0

@@ -1,0 +1,158 @@
+"""Poem generation: prompts, hard form constraints (Chinese and English), streaming."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from muse.errors import ConfigError, ConstraintError
+from muse.generate.config import GenerationConfig
+from muse.generate.constraints import Constraint
+from muse.generate.sampler import generate, stream_generate
+from muse.poetry.corpora import is_cjk_ideograph, prompt_prefix
+from muse.pretrained import LoadedModel, load_model
+
+CHINESE_FORMS = ("wujue", "qijue", "wulv", "qilv")
+DEFAULT_CHINESE_MODEL = "poem-tang"
+DEFAULT_ENGLISH_MODEL = "poem-english"
+
+
+@dataclass
+class PoemRequest:
+    """What to write. Unset fields mean 'no constraint'."""
+
+    prompt: str = ""
+    title: str | None = None
+    form: str | None = None
+    acrostic: str | None = None
+    rhyme: bool = False
+    tonal: bool = False
+    lines: int | None = None
+    stanza: int | None = None
+    rhyme_scheme: str | None = None
+
+    @property
+    def chinese(self) -> bool:
+        text = (self.prompt or "") + (self.acrostic or "") + (self.title or "")
+        return self.form is not None or self.tonal or any(is_cjk_ideograph(c) for c in text)
+
+
+def default_model_for(req: PoemRequest) -> str:
+    return DEFAULT_CHINESE_MODEL if req.chinese else DEFAULT_ENGLISH_MODEL
+
+
+def build_constraints(tok, req: PoemRequest) -> list[Constraint]:  # noqa: ANN001 - any Tokenizer
+    """Form constraints for the request; ConstraintError before generation when impossible."""
+    if req.form is not None:
+        from muse.poetry.forms import ChineseFormConstraint
+
+        return [ChineseFormConstraint(tok, req.form, acrostic=req.acrostic, rhyme=req.rhyme, tonal=req.tonal)]
+    if req.acrostic and any(is_cjk_ideograph(c) for c in req.acrostic):
+        raise ConfigError("a Chinese acrostic needs a form: add --form wujue|qijue|wulv|qilv")
+    if req.tonal or (req.rhyme and req.chinese):
+        raise ConfigError("--rhyme/--tonal for Chinese poems need a form: add --form wujue|qijue|wulv|qilv")
+    if req.lines or req.stanza or req.rhyme_scheme or req.acrostic:
+        from muse.poetry.english import EnglishFormConstraint
+
+        return [EnglishFormConstraint(tok, lines=req.lines, stanza=req.stanza, rhyme_scheme=req.rhyme_scheme,
+                                      acrostic=req.acrostic)]
+    return []
+
+
+def _prompt_ids(tok, req: PoemRequest) -> list[int]:  # noqa: ANN001
+    text = req.prompt or ""
+    if req.title is not None:
+        text = prompt_prefix(req.title, None) + text
+    ids = [tok.bos_id]
+    if text:
+        missing = sorted({c for c in text if hasattr(tok, "id_of") and tok.id_of(c) is None})
+        if missing and getattr(tok, "unknown", "replace") != "skip" and tok.kind == "char":
+            raise ConstraintError(f"prompt characters not in the model's vocabulary: {''.join(missing)!r}")
+        ids += tok.encode(text)
+    return ids
+
+
+def _decode(tok, ids: list[int]) -> str:  # noqa: ANN001
+    from muse.poetry.corpora import split_prefix
+
+    return split_prefix(tok.decode(ids[1:]))[2].strip("\n")
+
+
+def _load(model: str | Path | LoadedModel | None, req: PoemRequest, device: str) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    lm = load_model(model or default_model_for(req), device=device, expect_kind="poem")
+    if lm.tokenizer is None:
+        raise ConfigError("this model has no tokenizer; use a model trained with `muse train poem`")
+    return lm
+
+
+def write_poems(
+    model: str | Path | LoadedModel | None = None,
+    request: PoemRequest | None = None,
+    *,
+    num: int = 1,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    top_p: float | None = 0.95,
+    repetition_penalty: float = 1.0,
+    beam_size: int = 1,
+    max_tokens: int = 400,
+    seed: int | None = None,
+    device: str = "cpu",
+) -> list[str]:
+    """Write ``num`` poems. Form constraints are hard: every poem returned obeys them."""
+    req = request or PoemRequest()
+    lm = _load(model, req, device)
+    tok = lm.tokenizer
+    constraints = build_constraints(tok, req)
+    prompt = _prompt_ids(tok, req)
+    if len(prompt) > 1 and constraints:
+        # the prompt must itself obey the form so far
+        for c in constraints:
+            for i in range(1, len(prompt)):
+                m = c.allowed(prompt[:i])
+                if m is not None and not bool(m[prompt[i]]):
+                    raise ConstraintError(f"the prompt breaks the requested form at {tok.decode(prompt[1:i + 1])!r}")
+    cfg = GenerationConfig(max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                           repetition_penalty=repetition_penalty, num_beams=beam_size, do_sample=beam_size == 1,
+                           num_return_sequences=num if beam_size == 1 else min(num, beam_size),
+                           eos_id=tok.eos_id, seed=seed)
+    poems: list[str] = []
+    while len(poems) < num:
+        seqs = generate(lm.model, prompt, cfg, constraints, device=device)
+        poems += [_decode(tok, s) for s in seqs]
+        cfg.seed = None if seed is None else seed + len(poems)
+    return poems[:num]
+
+
+def stream_poem(
+    model: str | Path | LoadedModel | None = None,
+    request: PoemRequest | None = None,
+    *,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    top_p: float | None = 0.95,
+    repetition_penalty: float = 1.0,
+    max_tokens: int = 400,
+    seed: int | None = None,
+    device: str = "cpu",
+    on_text: Callable[[str], None] | None = None,
+) -> Iterator[str]:
+    """Yield the poem's text piece by piece as it is written."""
+    req = request or PoemRequest()
+    lm = _load(model, req, device)
+    tok = lm.tokenizer
+    constraints = build_constraints(tok, req)
+    prompt = _prompt_ids(tok, req)
+    cfg = GenerationConfig(max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                           repetition_penalty=repetition_penalty, eos_id=tok.eos_id, seed=seed)
+    ids = list(prompt)
+    shown = _decode(tok, ids)
+    yield shown
+    for t in stream_generate(lm.model, prompt, cfg, constraints, device=device):
+        ids.append(t)
+        text = _decode(tok, ids)
+        if text.startswith(shown) and len(text) > len(shown):
+            yield text[len(shown):]
+            shown = text

@@ -1,0 +1,75 @@
+"""``muse train poem``: character or sentencepiece language models over poems."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from muse.errors import ConfigError
+from muse.poetry.corpora import available_text_corpora, iter_corpus_poems, poem_to_text
+from muse.tasks.base import ModelSpec
+from muse.tasks.lm import LM_DATA_DEFAULTS, LMTask
+from muse.tokenizers.base import Tokenizer
+
+RNN = {"n_layer": 2, "n_embd": 128, "n_hidden": 256, "dropout": 0.1}
+
+
+class PoemTask(LMTask):
+    name = "poem"
+    help = "poem language model (characters or sentencepiece)"
+    default_model = "transformer"
+    models = {
+        "lstm": ModelSpec("rnn", {"cell": "lstm", **RNN}),
+        "gru": ModelSpec("rnn", {"cell": "gru", **RNN}),
+        "rnn": ModelSpec("rnn", {"cell": "rnn_tanh", **RNN}),
+        "transformer": ModelSpec("transformer", {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.1,
+                                                 "pos": "relative"}),
+    }
+    data_defaults = {
+        **LM_DATA_DEFAULTS,
+        "corpus": None,
+        "block_size": 128,
+        "fmt": "auto",
+        "tokenizer": "char",  # char | unigram | bpe
+        "vocab_size": 4000,  # sentencepiece only
+        "min_freq": 1,  # char only: rarer characters become <unk>
+        "with_title": False,
+        "with_author": False,
+    }
+    train_defaults = {"steps": 2000, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 100,
+                      "eval_every": 250}
+
+    def sources(self, data: dict[str, Any]) -> list[Path]:
+        named = {c.name: c.path for c in available_text_corpora()}
+        p = named.get(str(data["corpus"]), Path(str(data["corpus"])))
+        if p.is_dir():
+            return sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        return [p] if p.exists() else []
+
+    def tokenizer_options(self, data: dict[str, Any]) -> dict[str, Any]:
+        keys = ("fmt", "tokenizer", "vocab_size", "min_freq", "with_title", "with_author")
+        return {k: data[k] for k in keys}
+
+    def load_items(self, data: dict[str, Any]):
+        poems, report = iter_corpus_poems(data["corpus"], fmt=data["fmt"])
+        items = [(f"{p.source}#{i}", poem_to_text(p, with_title=data["with_title"], with_author=data["with_author"]))
+                 for i, p in enumerate(poems)]
+        return items, list(report.skipped)
+
+    def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: dict[str, Any]) -> Tokenizer:
+        texts = [t for _, t in items]
+        kind = data["tokenizer"]
+        if kind == "char":
+            from muse.tokenizers.char import CharTokenizer
+
+            return CharTokenizer.train(texts, min_freq=int(data["min_freq"]))
+        if kind in ("unigram", "bpe"):
+            from muse.tokenizers.spm import SentencePieceTokenizer
+
+            return SentencePieceTokenizer.train(texts, vocab_size=int(data["vocab_size"]), model_type=kind)
+        raise ConfigError(f"data.tokenizer must be char, unigram or bpe, not {kind!r}")
+
+    def generation_defaults(self) -> dict[str, Any]:
+        return {"temperature": 0.8, "top_p": 0.95}
+
+
+TASK = PoemTask()
