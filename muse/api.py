@@ -1,4 +1,52 @@
-"""Public Python API (filled in as capabilities land)."""
+"""Public Python API. Every CLI verb has a function here; imports are lazy so
+``import muse`` stays fast."""
 from __future__ import annotations
 
-__all__: list[str] = []
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    # training
+    "train": "muse.train",
+    "TrainConfig": "muse.core.config",
+    "RunConfig": "muse.core.config",
+    "Trainer": "muse.core.trainer",
+    "Callback": "muse.core.callbacks",
+    "Every": "muse.core.callbacks",
+    # models
+    "load_model": "muse.pretrained",
+    "save_pretrained": "muse.pretrained",
+    "shipped_models": "muse.pretrained",
+    "build_model": "muse.models.registry",
+    "GenerationConfig": "muse.generate.config",
+    "generate": "muse.generate.sampler",
+    # melodies
+    "Melody": "muse.music.melody",
+    "Note": "muse.music.melody",
+    "generate_melodies": "muse.music.compose",
+    "save_melodies": "muse.music.compose",
+    "read_melodies": "muse.music.midi_io",
+    "write_midi": "muse.music.midi_io",
+    "parse_primer": "muse.music.midi_io",
+    "render_wav": "muse.music.render",
+    "plot_pianoroll": "muse.music.pianoroll",
+    "iter_corpus": "muse.music.corpora",
+    "compute_metrics": "muse.music.metrics",
+    "compare_metrics": "muse.music.metrics",
+    # poems
+    "PoemRequest": "muse.poetry.compose",
+    "write_poems": "muse.poetry.compose",
+    "stream_poem": "muse.poetry.compose",
+    "read_poems": "muse.poetry.corpora",
+    "check_chinese_form": "muse.poetry.forms",
+    "check_english_form": "muse.poetry.english",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'muse' has no attribute {name!r}")
+    return getattr(importlib.import_module(mod), name)

@@ -1,0 +1,74 @@
+"""muse corpora list | build — the built-in corpora and the token cache."""
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("corpora", help="list built-in corpora, build token caches",
+                       description="List the corpora muse knows, or tokenize one into the cache used for training.")
+    s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    s.add_parser("list", help="built-in corpora and their sizes")
+    b = s.add_parser("build", help="tokenize a corpus into the cache (training does this on demand)")
+    b.add_argument("name", help="built-in name (essen, oneills, ryans, bach, bach-all, tang, tang300, ...) or a path")
+    b.add_argument("--kind", choices=["melody", "poem"], help="default: melody for music corpora/folders, else poem")
+    b.add_argument("--rebuild", action="store_true")
+    b.add_argument("overrides", nargs="*", metavar="key=value", help="data options, e.g. tokenizer=remi augment=true")
+    return p
+
+
+def _kind_of(name: str) -> str:
+    from pathlib import Path
+
+    from muse.music.corpora import BUILTIN_CORPORA
+    from muse.music.midi_io import SUPPORTED_SUFFIXES
+
+    if name in BUILTIN_CORPORA:
+        return "melody"
+    p = Path(name)
+    if p.is_file():
+        return "melody" if p.suffix.lower() in SUPPORTED_SUFFIXES and p.suffix.lower() not in (".json", ".txt") else "poem"
+    if p.is_dir() and any(f.suffix.lower() in SUPPORTED_SUFFIXES for f in p.rglob("*") if f.suffix.lower() != ".xml"):
+        return "melody"
+    return "poem"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        from muse.music.corpora import list_corpora
+        from muse.poetry.corpora import available_text_corpora
+
+        print("melody corpora (bundled with music21):")
+        for c in list_corpora():
+            print(f"  {c['name']:<12} {c['pieces']:>6} pieces in {c['files']:>5} files  {c['description']}")
+        print("text corpora:")
+        for c in available_text_corpora():
+            where = f"{c.size_bytes / 1e6:6.2f} MB" if c.present else "   absent"
+            print(f"  {c.name:<12} {where}  {c.description}  [{c.path}]")
+        print("or any folder of .mid/.midi/.musicxml/.mxl/.abc files, or of .txt/.json/.jsonl/fortune files")
+        return 0
+    from muse.core.config import parse_value
+    from muse.errors import ConfigError
+    from muse.tasks import get_task
+
+    kind = args.kind or _kind_of(args.name)
+    task = get_task(kind)
+    data = dict(task.data_defaults)
+    data["corpus"] = args.name
+    data["rebuild"] = args.rebuild
+    for o in args.overrides:
+        k, _, v = o.partition("=")
+        k = k.removeprefix("data.")
+        if k not in data:
+            raise ConfigError(f"unknown data option {k!r}; valid: {', '.join(sorted(data))}")
+        data[k] = parse_value(v)
+    t = time.perf_counter()
+    stores, tok, manifest = task.load_data(data)
+    dt = time.perf_counter() - t
+    sp = manifest["splits"]
+    print(f"{args.name} ({kind}, {tok.kind} tokenizer, vocab {tok.vocab_size}) in {dt:.2f}s: "
+          + ", ".join(f"{s} {v['docs']} docs / {v['tokens']} tokens" for s, v in sp.items()))
+    if manifest.get("skipped"):
+        print(f"skipped {len(manifest['skipped'])} file(s); see the manifest for the list")
+    return 0

@@ -1,0 +1,33 @@
+"""muse render — any MIDI file to .wav (FluidSynth + GM soundfont, or the built-in synth) and a piano roll."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("render", help="render a MIDI file to .wav (and a piano-roll .png)")
+    p.add_argument("midi")
+    p.add_argument("-o", "--out", help="output .wav (default: next to the MIDI file)")
+    p.add_argument("--synth", choices=["auto", "fluidsynth", "builtin"], default="auto")
+    p.add_argument("--soundfont", help="a .sf2 General MIDI soundfont")
+    p.add_argument("--sample-rate", type=int, default=44100)
+    p.add_argument("--png", action="store_true", help="also draw the melody's piano roll")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from muse.music.render import render_wav
+
+    midi = Path(args.midi)
+    out = Path(args.out) if args.out else midi.with_suffix(".wav")
+    wav = render_wav(midi, out, sample_rate=args.sample_rate, soundfont=args.soundfont, synth=args.synth)
+    print(f"{wav} ({wav.synth})")
+    if args.png:
+        from muse.music.midi_io import read_melodies
+        from muse.music.pianoroll import plot_pianoroll
+
+        mels = read_melodies(midi)
+        if mels:
+            print(plot_pianoroll(mels, out.with_suffix(".png")))
+    return 0
