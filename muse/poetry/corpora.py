@@ -1,0 +1,437 @@
+"""Read poem corpora into :class:`Poem` records with one canonical text layout.
+
+Formats (``fmt``):
+
+* ``"text"`` (alias ``"blocks"``): UTF-8 text, poems separated by blank lines.
+* ``"lines"``: UTF-8 text, every non-blank line is its own document.
+* ``"fortune"``: entries separated by lines holding only ``%`` (fortune(6) files);
+  ``《title》``/``题目:`` and ``作者:`` header lines become title and author, an
+  attribution line ``"    -- Name"`` becomes the author (removed from the text
+  unless ``strip_attribution=False``), and indented ``其一``-style sub-headings
+  split an entry into several poems.
+* ``"json"``: chinese-poetry JSON, a list of objects (or one object) with
+  ``title`` (or ``rhythmic``), ``author`` and ``paragraphs`` (list) or ``content``.
+* ``"jsonl"``: one such object per line.
+* ``"auto"``: by suffix (``.json``, ``.jsonl``), fortune when the file has ``%``
+  separator lines or a known fortune name, else ``"text"``. Folders are read
+  recursively (``.txt``, ``.json``, ``.jsonl`` and suffix-less files); a bad file
+  there is skipped and listed in the :class:`CorpusReport`.
+
+Built-in corpus names (:func:`iter_corpus_poems`): ``tang`` (env
+``MUSE_TANG_JSONL``, else ``../shared/data/tang/tang_poems.jsonl`` beside the
+repository), ``shakespeare`` (env ``MUSE_SHAKESPEARE_TXT``, else
+``../shared/data/tinyshakespeare/input.txt``; one speech per document) and the
+fortune files ``tang300``, ``song100``, ``songs-poems`` in /usr/share/games/fortunes.
+
+Canonical layout: ``Poem.text`` holds the lines joined with ``"\\n"``, no
+trailing newline. Chinese poems (mostly CJK text) are laid out *one half-line
+per line with its punctuation kept at the line end*, e.g. a 五言绝句::
+
+    秦川雄帝宅，
+    函谷壮皇居。
+    绮殿千寻起，
+    离宫百雉余。
+
+Lines are split after "，", "。", "？", "！" and "；" (closing quotes stay with
+their line) and editorial notes such as ``（一作「叉」）`` and ``〖1〗`` are
+removed. :mod:`muse.poetry.forms` generates and checks exactly this layout.
+English poems keep their lines, with a blank line between stanzas.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import textwrap
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from muse.errors import DataError
+from muse.tokenizers.char import SEP_CHAR
+
+PREFIX_SEP = SEP_CHAR
+"""Ends the optional ``title\\nauthor\\n`` conditioning prefix of a document."""
+
+FORMATS = ("auto", "text", "blocks", "lines", "fortune", "json", "jsonl")
+FORTUNE_NAMES = frozenset({"songs-poems", "tang300", "song100"})
+FORTUNE_DIR = Path("/usr/share/games/fortunes")
+_REPO = Path(__file__).resolve().parents[2]
+_SHARED = _REPO.parent / "shared" / "data"
+
+_HALF_LINE_END = "，。？！；"
+_HALF_LINE = re.compile(rf"[^{_HALF_LINE_END}]+(?:[{_HALF_LINE_END}]+[」』”’》）]*)?")
+_NOTE = re.compile(r"（[^（）]*）|〖[^〖〗]*〗")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_FORTUNE_SEP = re.compile(r"^%[ \t]*$", re.M)
+_TITLE_LINE = re.compile(r"^(?:题目[:：]\s*)?《(?P<title>[^》]*)》(?P<rest>.*)$")
+_AUTHOR_LINE = re.compile(r"^作者[:：]\s*(?P<author>.*?)\s*(?:（[^）]*）|\([^)]*\))?\s*$")
+_ATTRIBUTION = re.compile(r"^\s+--\s*(?P<who>.+?)\s*$")
+
+
+@dataclass
+class Poem:
+    """One document: ``text`` is its lines joined with ``"\\n"``."""
+
+    text: str
+    title: str | None = None
+    author: str | None = None
+    source: str = ""
+
+
+@dataclass
+class CorpusReport:
+    """What a corpus read found: files read, poems kept, files skipped and why."""
+
+    source: str
+    files: int = 0
+    poems: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        s = f"{self.source}: {self.poems} poems from {self.files} files"
+        if self.skipped:
+            s += f"; skipped {len(self.skipped)}: " + "; ".join(f"{f} ({r})" for f, r in self.skipped[:5])
+            if len(self.skipped) > 5:
+                s += "; ..."
+        return s
+
+
+@dataclass(frozen=True)
+class TextCorpus:
+    """A built-in corpus name and where its file is on this machine."""
+
+    name: str
+    path: Path
+    fmt: str
+    description: str
+
+    @property
+    def present(self) -> bool:
+        return self.path.is_file()
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size if self.present else 0
+
+
+# ---------------------------------------------------------------- layout helpers
+
+
+def is_cjk_ideograph(ch: str) -> bool:
+    """True for CJK unified/compatibility ideographs (汉字), False for punctuation etc."""
+    o = ord(ch)
+    return (
+        0x4E00 <= o <= 0x9FFF
+        or 0x3400 <= o <= 0x4DBF
+        or 0x20000 <= o <= 0x323AF
+        or 0xF900 <= o <= 0xFAFF
+        or 0x2F800 <= o <= 0x2FA1F
+    )
+
+
+_CJK = re.compile("[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\U00020000-\U000323af\U0002f800-\U0002fa1f]")
+
+
+def is_mostly_cjk(text: str) -> bool:
+    """More than half of the non-space characters are CJK ideographs."""
+    compact = "".join(text.split())
+    return bool(compact) and len(_CJK.sub("", compact)) * 2 < len(compact)
+
+
+def chinese_lines(paragraph: str) -> list[str]:
+    """Split Chinese text into half-lines, punctuation kept at each line end."""
+    text = _strip_notes("".join(paragraph.split()))
+    return _HALF_LINE.findall(text)
+
+
+def _strip_notes(text: str) -> str:
+    if "（" not in text and "〖" not in text:
+        return text
+    prev = None
+    while prev != text:  # nested notes: innermost first
+        prev, text = text, _NOTE.sub("", text)
+    return text
+
+
+def _layout(lines: Iterable[str], title: str | None, author: str | None, source: str) -> Poem | None:
+    """Canonical poem from raw lines (blank lines = stanza breaks), or None if empty."""
+    raw = [ln.rstrip() for ln in lines]
+    if is_mostly_cjk("".join(raw)):
+        joined = _strip_notes("\n".join(raw))  # a note may span paragraphs
+        body = [half for ln in joined.split("\n") for half in chinese_lines(ln)]
+        title = _strip_notes(title).strip() if title else title
+    else:
+        body = textwrap.dedent("\n".join(raw)).split("\n")
+        body = _collapse_blank_lines(body)
+    if not body:
+        return None
+    return Poem("\n".join(body), _one_line(title) or None, _one_line(author) or None, source)
+
+
+def _one_line(field_text: str | None) -> str:
+    """A title/author as one line: whitespace runs (newlines too) become one space."""
+    return " ".join((field_text or "").replace(SEP_CHAR, " ").split())
+
+
+def _collapse_blank_lines(lines: list[str]) -> list[str]:
+    out: list[str] = []
+    for ln in lines:
+        if ln.strip() or (out and out[-1]):
+            out.append(ln if ln.strip() else "")
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+# ---------------------------------------------------------------- readers
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read file: {e.strerror or e}", path) from None
+    if not raw.strip():
+        raise DataError("empty file", path)
+    if b"\x00" in raw:
+        raise DataError("binary file (contains NUL bytes), expected UTF-8 text", path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"not UTF-8 text (invalid byte 0x{raw[e.start]:02x} at offset {e.start})", path) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _blocks(text: str) -> list[list[str]]:
+    return [b.split("\n") for b in re.split(r"\n[ \t]*\n", text.strip("\n")) if b.strip()]
+
+
+def _parse_text(text: str, src: str, fmt: str) -> list[Poem]:
+    if fmt == "lines":
+        groups = [[ln] for ln in text.split("\n") if ln.strip()]
+    else:
+        groups = _blocks(text)
+    return [p for g in groups if (p := _layout(g, None, None, src)) is not None]
+
+
+def _parse_fortune(text: str, src: str, strip_attribution: bool) -> list[Poem]:
+    poems: list[Poem] = []
+    for entry in _FORTUNE_SEP.split(_ANSI.sub("", text)):
+        lines = entry.strip("\n").split("\n")
+        title = author = None
+        while lines and (m := _TITLE_LINE.match(lines[0].strip()) or _AUTHOR_LINE.match(lines[0].strip())):
+            if "title" in m.groupdict():
+                title = (m.group("title") + m.group("rest")).strip()
+            else:
+                author = m.group("author")
+            lines.pop(0)
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if lines and (m := _ATTRIBUTION.match(lines[-1])):
+            author = author or m.group("who")
+            if strip_attribution:
+                lines.pop()
+        poems.extend(_split_sections(lines, title, author, src))
+    return poems
+
+
+def _split_sections(lines: list[str], title: str | None, author: str | None, src: str) -> list[Poem]:
+    """Split a Chinese entry at indented sub-headings (其一, 其二, ...) into poems."""
+    if not is_mostly_cjk("".join(lines)):
+        p = _layout(lines, title, author, src)
+        return [p] if p else []
+    sections: list[tuple[str | None, list[str]]] = [(title, [])]
+    for ln in lines:
+        s = ln.strip()
+        if s and ln[:1].isspace() and not any(c in s for c in _HALF_LINE_END):
+            sections.append((f"{title} {s}" if title else s, []))
+        else:
+            sections[-1][1].append(ln)
+    return [p for t, body in sections if (p := _layout(body, t, author, src)) is not None]
+
+
+def _json_poem(obj: Any, where: str, src: str) -> Poem | None:
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected an object with 'paragraphs' or 'content', got {type(obj).__name__}", src)
+    body = obj.get("paragraphs", obj.get("content"))
+    if isinstance(body, str):
+        lines = body.split("\n")
+    elif isinstance(body, list) and all(isinstance(x, str) for x in body):
+        lines = body
+    else:
+        raise DataError(f"{where}: needs 'paragraphs' (list of strings) or 'content' (string)", src)
+    title = obj.get("title") or obj.get("rhythmic") or obj.get("chapter")
+    author = obj.get("author")
+    return _layout(lines, title if isinstance(title, str) else None, author if isinstance(author, str) else None, src)
+
+
+def _parse_json(text: str, src: str) -> list[Poem]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid JSON at line {e.lineno}: {e.msg}", src) from None
+    items = data if isinstance(data, list) else [data]
+    return [p for k, obj in enumerate(items) if (p := _json_poem(obj, f"entry {k}", src)) is not None]
+
+
+def _parse_jsonl(text: str, src: str) -> list[Poem]:
+    poems: list[Poem] = []
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"line {n}: invalid JSON ({e.msg})", src) from None
+        if (p := _json_poem(obj, f"line {n}", src)) is not None:
+            poems.append(p)
+    return poems
+
+
+def _detect(path: Path, text: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".jsonl"):
+        return suffix[1:]
+    if path.name in FORTUNE_NAMES or _FORTUNE_SEP.search(text):
+        return "fortune"
+    return "text"
+
+
+def _read_file(path: Path, fmt: str, strip_attribution: bool) -> list[Poem]:
+    text = _read_text(path)
+    kind = _detect(path, text) if fmt == "auto" else fmt
+    src = str(path)
+    if kind == "json":
+        poems = _parse_json(text, src)
+    elif kind == "jsonl":
+        poems = _parse_jsonl(text, src)
+    elif kind == "fortune":
+        poems = _parse_fortune(text, src, strip_attribution)
+    else:
+        poems = _parse_text(text, src, kind)
+    if not poems:
+        raise DataError(f"no poems found (read as {kind})", path)
+    return poems
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for p in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in p.relative_to(folder).parts) or not p.is_file():
+            continue
+        if p.suffix.lower() not in (".txt", ".json", ".jsonl", ""):
+            continue
+        real = p.resolve()
+        if real not in seen:
+            seen.add(real)
+            out.append(p)
+    return out
+
+
+def read_poems(
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    report: CorpusReport | None = None,
+    strip_attribution: bool = True,
+) -> list[Poem]:
+    """Poems from a file or folder (see the module doc for formats and layout).
+
+    A bad single file raises :class:`DataError` naming it; in a folder bad files
+    are skipped and recorded in ``report`` (without one, a warning lists them).
+    """
+    if fmt not in FORMATS:
+        raise DataError(f"unknown poem format {fmt!r}; choose one of {FORMATS}", path)
+    path = Path(path)
+    warn = report is None
+    report = report if report is not None else CorpusReport(str(path))
+    if path.is_dir():
+        poems: list[Poem] = []
+        for f in _folder_files(path):
+            try:
+                got = _read_file(f, fmt, strip_attribution)
+            except DataError as e:
+                report.skipped.append((str(f), str(e).removeprefix(f"{f}: ")))
+                continue
+            report.files += 1
+            poems.extend(got)
+        if not poems:
+            why = f" ({len(report.skipped)} files skipped)" if report.skipped else ""
+            raise DataError(f"no poems found in folder{why}", path)
+        if warn and report.skipped:
+            warnings.warn(report.summary(), stacklevel=2)
+    elif path.exists():
+        poems = _read_file(path, fmt, strip_attribution)
+        report.files += 1
+    else:
+        raise DataError("no such file or folder", path)
+    report.poems += len(poems)
+    return poems
+
+
+# ---------------------------------------------------------------- built-in corpora
+
+
+def available_text_corpora() -> list[TextCorpus]:
+    """The built-in corpus names, where they are looked for, and whether they are present."""
+    tang = os.environ.get("MUSE_TANG_JSONL") or str(_SHARED / "tang" / "tang_poems.jsonl")
+    shakespeare = os.environ.get("MUSE_SHAKESPEARE_TXT") or str(_SHARED / "tinyshakespeare" / "input.txt")
+    return [
+        TextCorpus("tang", Path(tang), "jsonl", "57,603 Tang poems (chinese-poetry, simplified); env MUSE_TANG_JSONL"),
+        TextCorpus("tang300", FORTUNE_DIR / "tang300", "fortune", "唐诗三百首 (fortunes-zh)"),
+        TextCorpus("song100", FORTUNE_DIR / "song100", "fortune", "宋词一百首 (fortunes-zh)"),
+        TextCorpus("songs-poems", FORTUNE_DIR / "songs-poems", "fortune", "English songs and poems (fortune)"),
+        TextCorpus("shakespeare", Path(shakespeare), "blocks", "tiny-shakespeare, one speech per document"),
+    ]
+
+
+def iter_corpus_poems(path_or_name: str | Path, *, fmt: str = "auto") -> tuple[list[Poem], CorpusReport]:
+    """Poems and a read report for a built-in corpus name or a file/folder path."""
+    named = {c.name: c for c in available_text_corpora()}
+    key = str(path_or_name)
+    if key in named:
+        c = named[key]
+        if not c.present:
+            raise DataError(f"corpus {key!r} is not on this machine (looked for {c.path})")
+        report = CorpusReport(key)
+        return read_poems(c.path, fmt=c.fmt if fmt == "auto" else fmt, report=report), report
+    if not Path(key).exists():
+        raise DataError(f"no such file or folder, and not a corpus name (known: {', '.join(named)})", key)
+    report = CorpusReport(key)
+    return read_poems(key, fmt=fmt, report=report), report
+
+
+# ---------------------------------------------------------------- document text
+
+
+def poem_to_text(poem: Poem, *, with_title: bool = False, with_author: bool = False) -> str:
+    """Document text for training: ``poem.text``, optionally after a prefix.
+
+    With a title and/or author the document is
+    ``f"{title}\\n{author}\\n{PREFIX_SEP}{text}"`` (a missing or unrequested
+    field is an empty line), so the body always starts right after
+    :data:`PREFIX_SEP`, which the char tokenizer encodes as its ``sep`` id.
+    The tokenizer adds BOS/EOS. :func:`split_prefix` inverts this.
+    """
+    if not (with_title or with_author):
+        return poem.text
+    return prompt_prefix(poem.title if with_title else None, poem.author if with_author else None) + poem.text
+
+
+def prompt_prefix(title: str | None = None, author: str | None = None) -> str:
+    """The conditioning prefix alone (a generation prompt for a titled poem)."""
+    return f"{_one_line(title)}\n{_one_line(author)}\n{PREFIX_SEP}"
+
+
+def split_prefix(text: str) -> tuple[str | None, str | None, str]:
+    """``(title, author, body)`` of a document; None for absent fields."""
+    if PREFIX_SEP not in text:
+        return None, None, text
+    head, body = text.split(PREFIX_SEP, 1)
+    fields = head.split("\n")
+    title = fields[0].strip() or None
+    author = fields[1].strip() or None if len(fields) > 1 else None
+    return title, author, body
