@@ -1,0 +1,318 @@
+"""Melody corpora: collections bundled with music21 (no download) or any folder of files.
+
+A corpus is a list of source files; each ABC tune, or each other file, is one
+*piece* with a stable id (its path relative to the corpus root, plus ``#n`` for
+the n-th tune of an ABC file). :func:`iter_corpus` parses pieces in parallel
+worker processes and yields ``(piece_id, melody)``; one piece may give several
+melodies (choir voices, segments split at long rests or cut at ``max_steps``),
+which share its id, so a train/valid/test split by id keeps a piece on one side.
+Pieces that cannot be read are skipped and listed in a :class:`CorpusReport`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from muse.errors import DataError
+from muse.music.melody import Melody
+from muse.music.midi_io import ABC_SUFFIXES, SUPPORTED_SUFFIXES, abc_tunes, piece_melodies
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """A built-in corpus: source globs under music21's corpus folder."""
+
+    name: str
+    description: str
+    patterns: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    voices: str = "melody"
+    """Which parts become melodies (see :func:`muse.music.extract.extract_melodies`)."""
+
+    @property
+    def source_glob(self) -> str:
+        return " ".join(self.patterns)
+
+
+BUILTIN_CORPORA: dict[str, CorpusSpec] = {
+    s.name: s
+    for s in [
+        CorpusSpec("essen", "Essen folk song collection: European and Chinese folk songs (ABC, ~8.5k tunes)",
+                   ("essenFolksong/*.abc",)),
+        CorpusSpec("oneills", "O'Neill's Music of Ireland, 1850 Irish dance tunes and airs (ABC, ~2k tunes)",
+                   ("oneills1850/*.abc",)),
+        CorpusSpec("ryans", "Ryan's Mammoth Collection, 1883 fiddle tunes (ABC, ~1k tunes)",
+                   ("ryansMammoth/*.abc",)),
+        CorpusSpec("bach", "J. S. Bach chorales, soprano line (MusicXML, ~400 chorales)",
+                   ("bach/bwv*.mxl", "bach/bwv*.xml"), exclude=("bwv846*",)),
+        CorpusSpec("bach-all", "J. S. Bach chorales, each voice (S, A, T, B) its own melody (MusicXML)",
+                   ("bach/bwv*.mxl", "bach/bwv*.xml"), exclude=("bwv846*",), voices="satb"),
+    ]
+}
+
+MAGENTA_FILTERS: dict[str, Any] = dict(min_bars=7, min_pitches=5, max_steps=512, split_silence_bars=1.0)
+"""Magenta Melody RNN's dataset extraction settings (the defaults of :func:`iter_corpus`)."""
+
+
+def music21_corpus_dir() -> Path:
+    """music21's bundled corpus folder (found without importing music21)."""
+    spec = importlib.util.find_spec("music21")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("music21 is not installed; built-in corpora need it")
+    return Path(list(spec.submodule_search_locations)[0]) / "corpus"
+
+
+def _is_builtin(name_or_dir: str | Path) -> bool:
+    return isinstance(name_or_dir, str) and name_or_dir in BUILTIN_CORPORA
+
+
+def corpus_root(name_or_dir: str | Path) -> Path:
+    """Folder that piece ids are relative to."""
+    if _is_builtin(name_or_dir):
+        return music21_corpus_dir()
+    p = Path(name_or_dir)
+    return p.parent if p.is_file() else p
+
+
+def corpus_sources(name_or_dir: str | Path) -> list[Path]:
+    """Source files of a built-in corpus, of a folder (recursive; .mid .midi .musicxml
+    .xml .mxl .abc; hidden entries skipped), or a single file. Sorted, so stable."""
+    if _is_builtin(name_or_dir):
+        spec = BUILTIN_CORPORA[str(name_or_dir)]
+        root = music21_corpus_dir()
+        found = {
+            p for pat in spec.patterns for p in root.glob(pat)
+            if not any(p.match(x) for x in spec.exclude)
+        }
+        if not found:
+            raise DataError(f"built-in corpus {spec.name!r} not found under {root} (music21 without its corpus?)")
+        return sorted(found)
+    p = Path(name_or_dir)
+    if p.is_file():
+        if p.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise DataError(f"unsupported file type {p.suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}", p)
+        return [p]
+    if not p.is_dir():
+        names = ", ".join(BUILTIN_CORPORA)
+        raise DataError(f"not a built-in corpus ({names}) nor an existing folder or file", p)
+    files = [
+        f for f in p.rglob("*")
+        if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
+        and not any(part.startswith(".") for part in f.relative_to(p).parts)
+    ]
+    if not files:
+        raise DataError(f"no music files ({' '.join(SUPPORTED_SUFFIXES)}) in folder", p)
+    return sorted(files)
+
+
+_X_FIELD = re.compile(rb"(?m)^X:")
+
+
+def count_pieces(name_or_dir: str | Path) -> int:
+    """Number of pieces (ABC tunes + other files) by a quick text scan, without parsing."""
+    n = 0
+    for f in corpus_sources(name_or_dir):
+        if f.suffix.lower() in ABC_SUFFIXES:
+            n += max(1, len(_X_FIELD.findall(f.read_bytes())))
+        else:
+            n += 1
+    return n
+
+
+def corpus_info(name_or_dir: str | Path) -> dict[str, Any]:
+    """Name, description, root, number of source files and of pieces (for ``muse corpora list``)."""
+    files = corpus_sources(name_or_dir)
+    spec = BUILTIN_CORPORA.get(str(name_or_dir)) if _is_builtin(name_or_dir) else None
+    return {
+        "name": str(name_or_dir),
+        "description": spec.description if spec else "folder of melody files",
+        "root": str(corpus_root(name_or_dir)),
+        "files": len(files),
+        "pieces": count_pieces(name_or_dir),
+    }
+
+
+def list_corpora() -> list[dict[str, Any]]:
+    """:func:`corpus_info` of every built-in corpus."""
+    return [corpus_info(name) for name in BUILTIN_CORPORA]
+
+
+@dataclass
+class CorpusReport:
+    """What :func:`iter_corpus` read: counts and the pieces it skipped, with reasons."""
+
+    name: str = ""
+    sources: int = 0
+    pieces: int = 0
+    melodies: int = 0
+    filtered: int = 0
+    """Pieces read fine whose melodies all failed the length/pitch filters."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(piece id, reason) of unreadable pieces."""
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        head = (
+            f"corpus {self.name}: {self.sources} files, {self.pieces} pieces read -> {self.melodies} melodies; "
+            f"{self.filtered} pieces filtered out, {len(self.skipped)} skipped ({self.seconds:.1f} s)"
+        )
+        lines = [head] + [f"  skipped {pid}: {why}" for pid, why in self.skipped[:20]]
+        if len(self.skipped) > 20:
+            lines.append(f"  ... and {len(self.skipped) - 20} more")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Task:
+    piece_id: str
+    path: str
+    tune: str | None = None
+    index: int | None = None
+
+
+def _tasks(sources: list[Path], root: Path, report: CorpusReport, limit: int | None) -> list[_Task]:
+    tasks: list[_Task] = []
+    for f in sources:
+        if limit is not None and len(tasks) >= limit:
+            break
+        rel = f.relative_to(root).as_posix() if f.is_relative_to(root) else f.name
+        if f.suffix.lower() not in ABC_SUFFIXES:
+            tasks.append(_Task(rel, str(f)))
+            continue
+        try:
+            tunes = abc_tunes(f) if f.stat().st_size else []
+        except (DataError, OSError) as err:
+            report.skipped.append((rel, _reason(err)))
+            continue
+        if not tunes:
+            report.skipped.append((rel, "empty file (0 bytes)"))
+        for i, text in enumerate(tunes, 1):
+            tasks.append(_Task(f"{rel}#{i}", str(f), text, i))
+    return tasks if limit is None else tasks[:limit]
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, DataError) and err.path and str(err).startswith(err.path + ": "):
+        return str(err)[len(err.path) + 2:]
+    msg = " ".join(str(err).split())
+    return msg or type(err).__name__
+
+
+def _parse_tasks(tasks: list[_Task], opts: dict[str, Any]) -> list[tuple[str, list[Melody], str | None]]:
+    """Worker: melodies of each task, or the reason it failed."""
+    out: list[tuple[str, list[Melody], str | None]] = []
+    for t in tasks:
+        try:
+            out.append((t.piece_id, piece_melodies(t.path, tune=t.tune, tune_index=t.index, **opts), None))
+        except DataError as err:
+            out.append((t.piece_id, [], _reason(err)))
+        except Exception as err:  # noqa: BLE001 - one odd piece must not stop a corpus
+            out.append((t.piece_id, [], f"unexpected {type(err).__name__}: {_reason(err)}"))
+    return out
+
+
+def _run_parallel(chunks: list[list[_Task]], opts: dict[str, Any], workers: int) -> Iterator[list[Any]]:
+    """Results of the chunks, in order, computed by ``workers`` processes.
+
+    Workers are forked where the platform allows (as torch's DataLoader does), so
+    scripts need no ``if __name__ == "__main__"`` guard; they only run music21.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    todo = iter(chunks)
+    pending: deque = deque()
+    try:
+        for chunk in todo:
+            pending.append(ex.submit(_parse_tasks, chunk, opts))
+            if len(pending) >= workers * 4:
+                break
+        while pending:
+            results = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(ex.submit(_parse_tasks, nxt, opts))
+            yield results
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def iter_corpus(
+    name_or_dir: str | Path,
+    *,
+    workers: int = 2,
+    progress: bool = True,
+    limit: int | None = None,
+    steps_per_quarter: int = 4,
+    min_bars: float = MAGENTA_FILTERS["min_bars"],
+    min_pitches: int = MAGENTA_FILTERS["min_pitches"],
+    max_steps: int | None = MAGENTA_FILTERS["max_steps"],
+    split_silence_bars: float | None = MAGENTA_FILTERS["split_silence_bars"],
+    voices: str | None = None,
+    report: CorpusReport | None = None,
+    chunk_size: int = 16,
+) -> Iterator[tuple[str, Melody]]:
+    """Yield ``(piece_id, melody)`` for a built-in corpus or a folder, in source order.
+
+    ``limit`` caps the number of pieces parsed. Parsing runs in ``workers`` processes
+    (in this process when ``workers <= 1`` or there is little to do). Unreadable
+    pieces are skipped and recorded in ``report`` (pass a :class:`CorpusReport` to
+    read it afterwards). Filters default to Magenta's (:data:`MAGENTA_FILTERS`);
+    ``voices`` defaults to the corpus's own setting ("melody" for folders).
+    """
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    report = report if report is not None else CorpusReport()
+    report.name = str(name_or_dir)
+    sources = corpus_sources(name_or_dir)
+    report.sources = len(sources)
+    if voices is None:
+        voices = BUILTIN_CORPORA[str(name_or_dir)].voices if _is_builtin(name_or_dir) else "melody"
+    opts = dict(
+        steps_per_quarter=steps_per_quarter, voices=voices, split_silence_bars=split_silence_bars,
+        max_steps=max_steps, min_bars=min_bars, min_pitches=min_pitches,
+    )
+    tasks = _tasks(sources, corpus_root(name_or_dir), report, limit)
+    chunks = [tasks[i:i + chunk_size] for i in range(0, len(tasks), chunk_size)]
+    results: Iterable[list[Any]]
+    if workers <= 1 or len(chunks) <= 1:
+        results = (_parse_tasks(c, opts) for c in chunks)
+    else:
+        results = _run_parallel(chunks, opts, workers)
+    bar = tqdm(total=len(tasks), unit="piece", desc=report.name, disable=not progress)
+    try:
+        for batch in results:
+            for piece_id, melodies, reason in batch:
+                report.pieces += 1
+                if reason is not None:
+                    report.skipped.append((piece_id, reason))
+                elif not melodies:
+                    report.filtered += 1
+                for mel in melodies:
+                    report.melodies += 1
+                    yield piece_id, mel
+            bar.update(len(batch))
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # stops worker processes when the caller stops early
+        bar.close()
+        report.seconds = time.perf_counter() - start
+
+
+def augment_transpositions(
+    melody: Melody, semitones: Iterable[int] = range(-5, 7), low: int = 48, high: int = 84
+) -> list[Melody]:
+    """Transposed copies (key moved along) whose pitches all stay in ``[low, high)``."""
+    if not melody.notes:
+        return []
+    lo, hi = min(melody.pitches), max(melody.pitches)
+    return [melody.transpose(s) for s in semitones if low <= lo + s and hi + s < high]

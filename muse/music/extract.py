@@ -1,0 +1,212 @@
+"""Monophonic melodies from polyphonic, multi-track note data (Magenta-style).
+
+Input is a list of :class:`Track` whose times are in quarter notes, so the grid
+follows the beat whatever the tempo. :func:`extract_melodies` then
+
+1. ignores drum tracks and picks the most melodic remaining track
+   (:func:`melody_score`), or keeps every track with ``voices="all"``, or the
+   tracks named Soprano/Alto/Tenor/Bass with ``voices="satb"`` (all when none is);
+2. quantises onsets and offsets to the nearest grid step (a note keeps >= 1 step;
+   nothing is dropped at the start: a note at time 0 stays at step 0);
+3. makes the line monophonic with a skyline (:func:`skyline`);
+4. optionally splits at long silences, cuts melodies longer than ``max_steps`` at
+   bar lines into consecutive segments, and keeps only melodies with at least
+   ``min_bars`` bars and ``min_pitches`` distinct pitches.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from muse.errors import ConfigError
+from muse.music.melody import Melody, Note
+
+RawNote = tuple[float, float, int, int]
+"""(start, end, pitch, velocity); times in quarter notes."""
+
+MELODY_NAME = re.compile(r"\b(soprano|sopran|melody|melodie|lead|vocals?|canto|cantus)\b", re.I)
+"""Track names that mark the melody; such a track wins over pitch statistics."""
+SATB_NAME = re.compile(r"^\s*(soprano|alto|tenor|bass)\b", re.I)
+"""Choir voices, for ``voices="satb"``."""
+
+
+@dataclass
+class Track:
+    """One instrument/part: raw notes in quarter notes, possibly polyphonic."""
+
+    notes: list[RawNote] = field(default_factory=list)
+    name: str = ""
+    is_drum: bool = False
+    program: int = 0
+
+
+def melody_score(track: Track) -> float:
+    """How melodic a track looks: mean pitch + 12 x fraction of notes overlapping no other,
+    + 48 when its name says melody/soprano/lead/vocal.
+
+    So a monophonic line beats a chordal track an octave higher, and a named
+    melody track wins outright. Drum or empty tracks score ``-inf``.
+    """
+    if track.is_drum or not track.notes:
+        return -math.inf
+    notes = sorted(track.notes)
+    mean_pitch = sum(n[2] for n in notes) / len(notes)
+    eps = 1e-6
+    overlapping = [False] * len(notes)
+    max_end = -math.inf
+    for i, (start, end, _, _) in enumerate(notes):
+        if start < max_end - eps:
+            overlapping[i] = True
+            # the earlier note still sounding overlaps too
+            j = i - 1
+            while j >= 0 and notes[j][1] > start + eps:
+                overlapping[j] = True
+                j -= 1
+        max_end = max(max_end, end)
+    mono = 1.0 - sum(overlapping) / len(notes)
+    bonus = 48.0 if MELODY_NAME.search(track.name or "") else 0.0
+    return mean_pitch + 12.0 * mono + bonus
+
+
+def choose_melody_track(tracks: list[Track], min_notes: int = 8) -> int | None:
+    """Index of the most melodic non-drum track, or None when no track has pitched notes.
+
+    Tracks with fewer than ``min_notes`` notes only compete when no track has that many.
+    """
+    pitched = [i for i, t in enumerate(tracks) if not t.is_drum and t.notes]
+    if not pitched:
+        return None
+    enough = [i for i in pitched if len(tracks[i].notes) >= min_notes] or pitched
+    return max(enough, key=lambda i: (melody_score(tracks[i]), -i))
+
+
+def quantize(notes: list[RawNote], steps_per_quarter: int) -> list[Note]:
+    """Round onsets/offsets to the nearest step; notes keep at least one step."""
+    out = []
+    for start, end, pitch, velocity in notes:
+        s = math.floor(float(start) * steps_per_quarter + 0.5)
+        e = math.floor(float(end) * steps_per_quarter + 0.5)
+        if s < 0:
+            continue
+        out.append(Note(s, max(e, s + 1), int(pitch), int(velocity)))
+    return out
+
+
+def skyline(notes: list[Note]) -> list[Note]:
+    """Monophonic line from grid notes.
+
+    Among notes starting together the highest wins. A note starting while a higher
+    note sounds *and outlasts it* is dropped (accompaniment under the melody);
+    otherwise the sounding note is cut where the new one starts (legato overlap).
+    """
+    out: list[Note] = []
+    for _, group in itertools.groupby(sorted(notes, key=lambda n: (n.start, -n.pitch)), key=lambda n: n.start):
+        for n in group:
+            prev = out[-1] if out else None
+            if prev is not None and n.start < prev.end:
+                if n.pitch < prev.pitch and prev.end >= n.end:
+                    continue  # covered by a higher sounding note; try the next lower one
+                out[-1] = replace(prev, end=n.start)
+            out.append(n)
+            break
+    return out
+
+
+def split_at_silences(notes: list[Note], gap_steps: int) -> list[list[Note]]:
+    """Split a monophonic line wherever a rest lasts >= ``gap_steps`` steps."""
+    parts: list[list[Note]] = []
+    for n in notes:
+        if parts and n.start - parts[-1][-1].end < gap_steps:
+            parts[-1].append(n)
+        else:
+            parts.append([n])
+    return parts
+
+
+def cut_long(melody: Melody, max_steps: int) -> list[Melody]:
+    """Consecutive segments of at most ``max_steps`` steps, cut at bar lines when a bar fits.
+
+    Notes crossing a cut are clipped there. Melodies within the limit come back unchanged.
+    """
+    length = melody.length
+    if length <= max_steps:
+        return [melody]
+    bar = melody.steps_per_bar
+    size = (max_steps // bar) * bar if max_steps >= bar else max_steps
+    out = []
+    for start in range(0, length, size):
+        seg = melody.slice(start, min(start + size, length))
+        if seg.notes:
+            out.append(seg)
+    return out
+
+
+def keep_melody(melody: Melody, *, min_bars: float = 0, min_pitches: int = 1) -> bool:
+    """Magenta's filters: enough bars and enough distinct pitches."""
+    return (
+        bool(melody.notes)
+        and melody.num_bars >= min_bars
+        and len(set(melody.pitches)) >= min_pitches
+    )
+
+
+def extract_melodies(
+    tracks: list[Track],
+    *,
+    steps_per_quarter: int = 4,
+    qpm: float = 120.0,
+    time_signature: tuple[int, int] = (4, 4),
+    key: tuple[int, str] | None = None,
+    voices: Literal["melody", "all", "satb"] = "melody",
+    end_quarters: float | None = None,
+    split_silence_bars: float | None = None,
+    max_steps: int | None = None,
+    min_bars: float = 0,
+    min_pitches: int = 1,
+) -> list[Melody]:
+    """Monophonic melodies from ``tracks`` (see module doc), in track then time order.
+
+    Without ``split_silence_bars`` each chosen track gives one melody that keeps its
+    position on the grid (total length from ``end_quarters`` when later than the last
+    note). With it, each segment is moved to start at the bar holding its first note
+    and padded to a whole number of bars, as Magenta's extractor does.
+    """
+    if voices == "melody":
+        best = choose_melody_track(tracks)
+        chosen = [] if best is None else [tracks[best]]
+    elif voices in ("all", "satb"):
+        chosen = [t for t in tracks if not t.is_drum and t.notes]
+        if voices == "satb":
+            chosen = [t for t in chosen if SATB_NAME.match(t.name or "")] or chosen
+    else:
+        raise ConfigError(f"voices must be 'melody', 'all' or 'satb', not {voices!r}")
+
+    meta = dict(steps_per_quarter=steps_per_quarter, qpm=qpm, time_signature=time_signature, key=key)
+    melodies: list[Melody] = []
+    for track in chosen:
+        line = skyline(quantize(track.notes, steps_per_quarter))
+        if not line:
+            continue
+        if split_silence_bars is None:
+            end = None
+            if end_quarters is not None:
+                end = math.floor(end_quarters * steps_per_quarter + 0.5)
+            total = end if end is not None and end >= line[-1].end else None
+            pieces = [Melody(line, total_steps=total, **meta)]
+        else:
+            probe = Melody([], **meta)
+            bar = probe.steps_per_bar
+            gap = max(1, math.ceil(split_silence_bars * bar))
+            pieces = []
+            for seg in split_at_silences(line, gap):
+                shift = (seg[0].start // bar) * bar
+                notes = [replace(n, start=n.start - shift, end=n.end - shift) for n in seg]
+                total = math.ceil(notes[-1].end / bar) * bar
+                pieces.append(Melody(notes, total_steps=total, **meta))
+        for mel in pieces:
+            segments = cut_long(mel, max_steps) if max_steps else [mel]
+            melodies.extend(m for m in segments if keep_melody(m, min_bars=min_bars, min_pitches=min_pitches))
+    return melodies

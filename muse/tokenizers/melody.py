@@ -1,0 +1,206 @@
+"""Magenta-style melody events: one token per grid step.
+
+Each step is ``ON_p`` (a note of pitch p starts), ``OFF`` (the sounding note stops)
+or ``HOLD`` (nothing changes: the note or the rest goes on). With ``squash=True``
+the pitch range defaults to Magenta's [48, 84) and notes outside it are folded
+by octaves; with ``transpose_to_key=True`` a melody whose key is known is first
+moved to C major / A minor (and by whole octaves to sit best in the range).
+:meth:`MelodyEventTokenizer.encode_with_offset` returns that transposition so
+callers can undo it with ``decode(ids, offset=...)``.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from muse.errors import ConfigError, DataError
+from muse.music.melody import Melody, Note
+from muse.tokenizers.base import Tokenizer
+
+_SPECIALS = ("PAD", "BOS", "EOS")
+
+
+def key_offset(key: tuple[int, str] | None) -> int:
+    """Semitones (in -6..5) that move ``key`` to C major or A minor; 0 for no key."""
+    if key is None:
+        return 0
+    tonic, mode = key
+    target = 9 if mode == "minor" else 0
+    return (target - tonic + 6) % 12 - 6
+
+
+def fold_pitch(pitch: int, low: int, high: int) -> int:
+    """Move ``pitch`` by octaves into [low, high] (the range must span an octave)."""
+    while pitch < low:
+        pitch += 12
+    while pitch > high:
+        pitch -= 12
+    return pitch
+
+
+def best_octave(pitches: Sequence[int], low: int, high: int) -> int:
+    """Multiple of 12 that puts most pitches in [low, high] (ties: closest to the middle);
+    0 when all pitches already fit."""
+    if not pitches or all(low <= p <= high for p in pitches):
+        return 0
+    mean = sum(pitches) / len(pitches)
+    middle = (low + high) / 2
+
+    def score(k: int) -> tuple[int, float]:
+        inside = sum(low <= p + 12 * k <= high for p in pitches)
+        return inside, -abs(mean + 12 * k - middle)
+
+    return 12 * max(range(-11, 12), key=score)
+
+
+class MelodyEventTokenizer(Tokenizer):
+    """Ids: 0 PAD, 1 BOS, 2 EOS, 3 OFF, 4 HOLD, then ON_min_pitch .. ON_max_pitch."""
+
+    kind = "melody-events"
+    off_id = 3
+    hold_id = 4
+    _first_pitch_id = 5
+
+    def __init__(
+        self,
+        min_pitch: int | None = None,
+        max_pitch: int | None = None,
+        *,
+        squash: bool = True,
+        transpose_to_key: bool = True,
+        steps_per_quarter: int = 4,
+    ):
+        self.squash = squash
+        self.transpose_to_key = transpose_to_key
+        self.steps_per_quarter = steps_per_quarter
+        self.min_pitch = (48 if squash else 0) if min_pitch is None else int(min_pitch)
+        self.max_pitch = (83 if squash else 127) if max_pitch is None else int(max_pitch)
+        if not 0 <= self.min_pitch <= self.max_pitch <= 127:
+            raise ConfigError(f"melody-events pitch range {self.min_pitch}..{self.max_pitch} must lie in 0..127")
+        if squash and self.max_pitch - self.min_pitch < 11:
+            raise ConfigError(f"squash needs a pitch range of at least an octave, not {self.min_pitch}..{self.max_pitch}")
+
+    # ---------------------------------------------------------------- vocabulary
+
+    @property
+    def vocab_size(self) -> int:
+        return self._first_pitch_id + self.max_pitch - self.min_pitch + 1
+
+    def note_on_id(self, pitch: int) -> int | None:
+        """Id of ``ON_pitch``, or None when the pitch is outside the vocabulary."""
+        if self.min_pitch <= pitch <= self.max_pitch:
+            return self._first_pitch_id + pitch - self.min_pitch
+        return None
+
+    def pitch_of(self, i: int) -> int | None:
+        """Pitch of a note-on id, None for any other id."""
+        if self._first_pitch_id <= i < self.vocab_size:
+            return self.min_pitch + i - self._first_pitch_id
+        return None
+
+    def id_to_token(self, i: int) -> str:
+        if 0 <= i < len(_SPECIALS):
+            return _SPECIALS[i]
+        if i == self.off_id:
+            return "OFF"
+        if i == self.hold_id:
+            return "HOLD"
+        pitch = self.pitch_of(i)
+        if pitch is None:
+            raise DataError(f"id {i} outside the melody-events vocabulary of {self.vocab_size}")
+        return f"ON_{pitch}"
+
+    def token_to_id(self, token: str) -> int:
+        names = {**{s: i for i, s in enumerate(_SPECIALS)}, "OFF": self.off_id, "HOLD": self.hold_id}
+        if token in names:
+            return names[token]
+        if token.startswith("ON_") and token[3:].lstrip("-").isdigit():
+            i = self.note_on_id(int(token[3:]))
+            if i is not None:
+                return i
+        raise DataError(f"unknown melody-events token {token!r}")
+
+    # ---------------------------------------------------------------- encode / decode
+
+    def encode(self, item: Melody) -> list[int]:
+        return self.encode_with_offset(item)[0]
+
+    def encode_with_offset(self, melody: Melody) -> tuple[list[int], int]:
+        """Ids and the transposition (semitones) applied before encoding; 0 unless
+        ``transpose_to_key`` or ``squash`` moved the melody."""
+        if melody.steps_per_quarter != self.steps_per_quarter:
+            raise DataError(
+                f"melody is on a grid of {melody.steps_per_quarter} steps per quarter; "
+                f"this tokenizer uses {self.steps_per_quarter}"
+            )
+        try:
+            melody.validate()
+        except ValueError as err:
+            raise DataError(f"not a monophonic melody: {err}") from None
+        offset = key_offset(melody.key) if self.transpose_to_key else 0
+        pitches = [p + offset for p in melody.pitches]
+        if self.squash:
+            octave = best_octave(pitches, self.min_pitch, self.max_pitch)
+            offset += octave
+            pitches = [fold_pitch(p + octave, self.min_pitch, self.max_pitch) for p in pitches]
+        ids = [self.hold_id] * melody.length
+        prev_end: int | None = None
+        for note, pitch in zip(melody.notes, pitches):
+            on = self.note_on_id(pitch)
+            if on is None:
+                raise DataError(f"pitch {pitch} outside melody-events range {self.min_pitch}..{self.max_pitch}")
+            if prev_end is not None and prev_end < note.start:
+                ids[prev_end] = self.off_id
+            ids[note.start] = on
+            prev_end = note.end
+        if prev_end is not None and prev_end < len(ids):
+            ids[prev_end] = self.off_id
+        return ids, offset
+
+    def decode(
+        self,
+        ids: Sequence[int],
+        *,
+        qpm: float = 120.0,
+        time_signature: tuple[int, int] = (4, 4),
+        key: tuple[int, str] | None = None,
+        offset: int = 0,
+    ) -> Melody:
+        """Melody of the events (specials skipped), transposed by ``-offset`` (pitches
+        folded by octaves into 0..127), with the given metadata."""
+        notes: list[Note] = []
+        current: tuple[int, int] | None = None
+        step = 0
+        for i in ids:
+            i = int(i)
+            if i < len(_SPECIALS):
+                continue
+            if i != self.hold_id:
+                if i != self.off_id and self.pitch_of(i) is None:
+                    raise DataError(f"id {i} outside the melody-events vocabulary of {self.vocab_size}")
+                if current is not None:
+                    notes.append(Note(current[0], step, fold_pitch(current[1] - offset, 0, 127)))
+                    current = None
+                if i != self.off_id:
+                    current = (step, self.pitch_of(i))  # type: ignore[assignment]
+            step += 1
+        if current is not None:
+            notes.append(Note(current[0], step, fold_pitch(current[1] - offset, 0, 127)))
+        return Melody(notes, self.steps_per_quarter, qpm, tuple(time_signature), key, total_steps=step)  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "min_pitch": self.min_pitch,
+            "max_pitch": self.max_pitch,
+            "squash": self.squash,
+            "transpose_to_key": self.transpose_to_key,
+            "steps_per_quarter": self.steps_per_quarter,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "MelodyEventTokenizer":
+        return cls(
+            d.get("min_pitch"), d.get("max_pitch"), squash=d.get("squash", True),
+            transpose_to_key=d.get("transpose_to_key", True), steps_per_quarter=d.get("steps_per_quarter", 4),
+        )
