@@ -64,8 +64,12 @@ def _fmt(v: float) -> float:
     return v if not isinstance(v, float) or math.isnan(v) or math.isinf(v) else float(f"{v:.6g}")
 
 
-def plot_loss_curves(csv_path: Path, png_path: Path, metric: str = "loss") -> Path | None:
-    """Train and validation ``metric`` against step, from a metrics CSV."""
+def plot_loss_curves(csv_path: Path, png_path: Path, metric: str | None = None) -> Path | None:
+    """Train and validation losses against step, from a metrics CSV.
+
+    By default the ``loss`` column, or every ``*_loss`` column (e.g. a GAN's
+    ``d_loss`` and ``g_loss``) when there is no plain ``loss``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,11 +77,16 @@ def plot_loss_curves(csv_path: Path, png_path: Path, metric: str = "loss") -> Pa
 
     series: dict[str, tuple[list[float], list[float]]] = {}
     with open(csv_path, newline="", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            v = r.get(metric)
+        rows = list(csv.DictReader(f))
+    cols = rows[0].keys() if rows else []
+    metrics = [metric] if metric else (["loss"] if "loss" in cols else [c for c in cols if c.endswith("_loss")])
+    for r in rows:
+        for m in metrics:
+            v = r.get(m)
             if v in (None, ""):
                 continue
-            xs, ys = series.setdefault(r["split"], ([], []))
+            name = r["split"] if len(metrics) == 1 else f"{r['split']} {m}"
+            xs, ys = series.setdefault(name, ([], []))
             xs.append(float(r["step"]))
             ys.append(float(v))
     if not series:
@@ -86,7 +95,7 @@ def plot_loss_curves(csv_path: Path, png_path: Path, metric: str = "loss") -> Pa
     for split, (xs, ys) in sorted(series.items()):
         ax.plot(xs, ys, label=split, marker="o" if split != "train" else None, ms=3)
     ax.set_xlabel("step")
-    ax.set_ylabel(f"{metric} (nats)" if metric == "loss" else metric)
+    ax.set_ylabel("loss (nats)" if metrics == ["loss"] else "loss")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

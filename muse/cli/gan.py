@@ -1,0 +1,33 @@
+"""muse gan sample — sample grids and latent walks from a trained DCGAN."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("gan", help="sample images from a GAN")
+    s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = s.add_parser("sample", help="a grid of samples (or a latent walk with --interpolate)")
+    a.add_argument("--model", default="gan-digits", help="shipped name, model dir, run dir or checkpoint")
+    a.add_argument("--num", type=int, default=64)
+    a.add_argument("--out", default="gan_samples.png")
+    a.add_argument("--interpolate", action="store_true", help="a strip walking between two random latents (slerp)")
+    a.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from muse.image.grid import save_grid, save_strip
+    from muse.pretrained import load_model
+
+    lm = load_model(args.model, expect_kind="gan")
+    g = torch.Generator().manual_seed(args.seed)
+    if args.interpolate:
+        z0, z1 = (torch.randn(lm.model.config.nz, generator=g) for _ in range(2))
+        path = save_strip(lm.model.interpolate(z0, z1, max(2, min(args.num, 16))), args.out)
+    else:
+        path = save_grid(lm.model.sample(args.num, generator=g), args.out)
+    print(path)
+    return 0
