@@ -20,7 +20,7 @@ from muse.data.batches import DocumentBatches, WindowBatches
 from muse.data.store import cached_store, file_checksums, key_hash, split_of
 from muse.errors import CheckpointError, ConfigError
 from muse.models.registry import build_model
-from muse.tasks.base import Prepared, Task
+from muse.tasks.base import ModelSpec, Prepared, Task
 from muse.tokenizers.base import Tokenizer, tokenizer_from_dict, tokenizer_to_dict
 
 LM_DATA_DEFAULTS: dict[str, Any] = {
@@ -33,6 +33,18 @@ LM_DATA_DEFAULTS: dict[str, Any] = {
     "rebuild": False,
     "workers": 2,
 }
+
+
+def lm_models(rnn_dropout: float = 0.1) -> dict[str, ModelSpec]:
+    """The language models every LM task offers: three RNN cells and the transformer."""
+    rnn = {"n_layer": 2, "n_embd": 128, "n_hidden": 256, "dropout": rnn_dropout}
+    return {
+        "lstm": ModelSpec("rnn", {"cell": "lstm", **rnn}),
+        "gru": ModelSpec("rnn", {"cell": "gru", **rnn}),
+        "rnn": ModelSpec("rnn", {"cell": "rnn_tanh", **rnn}),
+        "transformer": ModelSpec("transformer", {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.1,
+                                                 "pos": "relative"}),
+    }
 
 
 def cache_root(data: dict[str, Any]) -> Path:
@@ -90,7 +102,14 @@ class LMTask(Task):
 
         def produce():
             items, skipped = self.load_items(data)
-            tok = resume_tok or self.make_tokenizer(items, data)
+            tok = self.make_tokenizer(items, data)
+            if resume_tok is not None:
+                if resume_tok.fingerprint() != tok.fingerprint():
+                    raise CheckpointError(
+                        f"cannot resume: corpus {data['corpus']} gives a different tokenizer than the one the run "
+                        f"was trained with ({tok.fingerprint()} vs {resume_tok.fingerprint()}); resume with the "
+                        "run's own corpus or train a new run in another --out")
+                tok = resume_tok
             docs = list(self.encode_docs(items, tok, data))
             if skipped:
                 print(f"muse: skipped {len(skipped)} file(s) while reading {data['corpus']}:", file=sys.stderr)

@@ -1,30 +1,23 @@
 """``muse train melody``: RNN-family or transformer language models over melody tokens."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from muse.data.store import split_of
-from muse.errors import ConfigError
+from muse.errors import ConfigError, DataError
 from muse.music.corpora import CorpusReport, augment_transpositions, corpus_sources, iter_corpus
-from muse.tasks.base import ModelSpec
-from muse.tasks.lm import LM_DATA_DEFAULTS, LMTask
+from muse.tasks.lm import LM_DATA_DEFAULTS, LMTask, lm_models
 from muse.tokenizers.base import Tokenizer
 
-RNN = {"n_layer": 2, "n_embd": 128, "n_hidden": 256, "dropout": 0.2}
 
 
 class MelodyTask(LMTask):
     name = "melody"
     help = "melody language model (Magenta-style events or REMI tokens)"
     default_model = "lstm"
-    models = {
-        "lstm": ModelSpec("rnn", {"cell": "lstm", **RNN}),
-        "gru": ModelSpec("rnn", {"cell": "gru", **RNN}),
-        "rnn": ModelSpec("rnn", {"cell": "rnn_tanh", **RNN}),
-        "transformer": ModelSpec("transformer", {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.1,
-                                                 "pos": "relative"}),
-    }
+    models = lm_models(rnn_dropout=0.2)
     data_defaults = {
         **LM_DATA_DEFAULTS,
         "corpus": "essen",
@@ -70,9 +63,15 @@ class MelodyTask(LMTask):
                 versions = augment_transpositions(mel, low=data["min_pitch"], high=data["max_pitch"] + 1) or [mel]
             for m in versions:
                 try:
-                    yield split, [tok.bos_id, *tok.encode(m), tok.eos_id]
-                except Exception:  # noqa: BLE001 - unrepresentable melody (e.g. odd meter for REMI)
+                    ids = tok.encode(m)
+                except DataError as e:  # unrepresentable melody (e.g. a meter REMI does not know)
                     n_fail += 1
+                    if n_fail <= 5:
+                        print(f"muse: skipped a melody of {piece_id}: {e}", file=sys.stderr)
+                    continue
+                yield split, [tok.bos_id, *ids, tok.eos_id]
+        if n_fail:
+            print(f"muse: {n_fail} melodies could not be tokenized and were skipped", file=sys.stderr)
 
     def generation_defaults(self) -> dict[str, Any]:
         return {"temperature": 1.0}

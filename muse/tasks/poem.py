@@ -6,24 +6,16 @@ from typing import Any, Sequence
 
 from muse.errors import ConfigError
 from muse.poetry.corpora import available_text_corpora, iter_corpus_poems, poem_to_text
-from muse.tasks.base import ModelSpec
-from muse.tasks.lm import LM_DATA_DEFAULTS, LMTask
+from muse.tasks.lm import LM_DATA_DEFAULTS, LMTask, lm_models
 from muse.tokenizers.base import Tokenizer
 
-RNN = {"n_layer": 2, "n_embd": 128, "n_hidden": 256, "dropout": 0.1}
 
 
 class PoemTask(LMTask):
     name = "poem"
     help = "poem language model (characters or sentencepiece)"
     default_model = "transformer"
-    models = {
-        "lstm": ModelSpec("rnn", {"cell": "lstm", **RNN}),
-        "gru": ModelSpec("rnn", {"cell": "gru", **RNN}),
-        "rnn": ModelSpec("rnn", {"cell": "rnn_tanh", **RNN}),
-        "transformer": ModelSpec("transformer", {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.1,
-                                                 "pos": "relative"}),
-    }
+    models = lm_models(rnn_dropout=0.1)
     data_defaults = {
         **LM_DATA_DEFAULTS,
         "corpus": None,
