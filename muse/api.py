@@ -7,7 +7,7 @@ from typing import Any
 
 _EXPORTS = {
     # training
-    "train": "muse.train",
+    "train": "muse.training",
     "TrainConfig": "muse.core.config",
     "RunConfig": "muse.core.config",
     "Trainer": "muse.core.trainer",
@@ -33,6 +33,16 @@ _EXPORTS = {
     "iter_corpus": "muse.music.corpora",
     "compute_metrics": "muse.music.metrics",
     "compare_metrics": "muse.music.metrics",
+    # melody VAE
+    "load_vae": "muse.music.latent_space",
+    "encode_melodies": "muse.music.latent_space",
+    "decode_latents": "muse.music.latent_space",
+    "sample_melodies": "muse.music.latent_space",
+    "interpolate_melodies": "muse.music.latent_space",
+    "reconstruct": "muse.music.latent_space",
+    "attribute_vectors": "muse.music.latent_space",
+    "apply_attribute": "muse.music.latent_space",
+    "AttributeVectors": "muse.models.latent",
     # poems
     "PoemRequest": "muse.poetry.compose",
     "write_poems": "muse.poetry.compose",

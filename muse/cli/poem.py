@@ -36,9 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from muse.errors import DataError
+    from muse.errors import ConfigError, DataError
     from muse.poetry.compose import PoemRequest, stream_poem, write_poems
 
+    if args.num < 1:
+        raise ConfigError(f"--num must be at least 1, got {args.num}")
     prompt = args.prompt
     if args.prompt_file:
         try:

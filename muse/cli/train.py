@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from muse.train import train
+    from muse.training import train
 
     res = train(
         args.kind, corpus=args.corpus, data=args.data, model=args.model, out=args.out, resume=args.resume,

@@ -51,7 +51,7 @@ def build_constraints(tok, req: PoemRequest) -> list[Constraint]:  # noqa: ANN00
         raise ConfigError("a Chinese acrostic needs a form: add --form wujue|qijue|wulv|qilv")
     if req.tonal or (req.rhyme and req.chinese):
         raise ConfigError("--rhyme/--tonal for Chinese poems need a form: add --form wujue|qijue|wulv|qilv")
-    if req.lines or req.stanza or req.rhyme_scheme or req.acrostic:
+    if req.lines is not None or req.stanza is not None or req.rhyme_scheme or req.acrostic:
         from muse.poetry.english import EnglishFormConstraint
 
         return [EnglishFormConstraint(tok, lines=req.lines, stanza=req.stanza, rhyme_scheme=req.rhyme_scheme,
@@ -101,8 +101,11 @@ def write_poems(
     seed: int | None = None,
     device: str = "cpu",
 ) -> list[str]:
-    """Write ``num`` poems. Form constraints are hard: every poem returned obeys them."""
+    """Write ``num`` poems. Form constraints are hard: every poem returned obeys them
+    (ConstraintError when ``max_tokens`` is too few to finish the form)."""
     req = request or PoemRequest()
+    if num < 1:
+        raise ConfigError(f"the number of poems must be at least 1, got {num}")
     lm = _load(model, req, device)
     tok = lm.tokenizer
     constraints = build_constraints(tok, req)
@@ -121,6 +124,8 @@ def write_poems(
     poems: list[str] = []
     while len(poems) < num:
         seqs = generate(lm.model, prompt, cfg, constraints, device=device)
+        if any(_cut_off_early(constraints, s, len(prompt), max_tokens, tok.eos_id) for s in seqs):
+            raise _cut_off(max_tokens)
         poems += [_decode(tok, s) for s in seqs]
         cfg.seed = None if seed is None else seed + len(poems)
     return poems[:num]
@@ -156,3 +161,18 @@ def stream_poem(
         if text.startswith(shown) and len(text) > len(shown):
             yield text[len(shown):]
             shown = text
+    if _cut_off_early(constraints, ids, len(prompt), max_tokens, tok.eos_id):
+        raise _cut_off(max_tokens)
+
+
+def _cut_off_early(constraints: list[Constraint], seq: list[int], n_prompt: int, max_tokens: int, eos: int) -> bool:
+    """True when ``seq`` hit the token limit at a point where the form may not end yet."""
+    if not constraints or len(seq) - n_prompt < max_tokens:
+        return False  # no form, or it stopped at EOS
+    return any((m := c.allowed(seq)) is not None and not bool(m[eos]) for c in constraints)
+
+
+def _cut_off(max_tokens: int) -> ConstraintError:
+    """A form poem that hit the token limit before its end would break the form: refuse it."""
+    return ConstraintError(f"max_tokens={max_tokens} ran out before the poem's form was complete; "
+                           "allow more (--max-tokens)")

@@ -43,7 +43,11 @@ class PoemTask(LMTask):
 
     def load_items(self, data: dict[str, Any]):
         poems, report = iter_corpus_poems(data["corpus"], fmt=data["fmt"])
-        items = [(f"{p.source}#{i}", poem_to_text(p, with_title=data["with_title"], with_author=data["with_author"]))
+        # piece ids relative to the corpus root, so the split does not depend on where the corpus lives
+        roots = self.sources(data)
+        root = roots[0].parent if len(roots) == 1 else Path(str(data["corpus"]))
+        items = [(f"{_relative(p.source, root)}#{i}",
+                  poem_to_text(p, with_title=data["with_title"], with_author=data["with_author"]))
                  for i, p in enumerate(poems)]
         return items, list(report.skipped)
 
@@ -62,6 +66,13 @@ class PoemTask(LMTask):
 
     def generation_defaults(self) -> dict[str, Any]:
         return {"temperature": 0.8, "top_p": 0.95}
+
+
+def _relative(source: str, root: Path) -> str:
+    try:
+        return Path(source).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(source).name
 
 
 TASK = PoemTask()
