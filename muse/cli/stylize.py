@@ -1,0 +1,51 @@
+"""muse stylize — restyle a picture after one or more paintings (optimisation) or with a trained fast network."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("stylize", help="style transfer: CONTENT STYLE... -o OUT, or CONTENT --model DIR -o OUT")
+    p.add_argument("content")
+    p.add_argument("styles", nargs="*", help="style image(s); blend several with --weights")
+    p.add_argument("-o", "--out", required=True)
+    p.add_argument("--model", help="a network trained with `muse train style` (one forward pass)")
+    p.add_argument("--weights", type=float, nargs="+", help="blend weights of the style images")
+    p.add_argument("--size", type=int, default=256, help="longer side the optimisation works at")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    p.add_argument("--style-weight", type=float, default=10.0)
+    p.add_argument("--content-weight", type=float, default=1.0)
+    p.add_argument("--tv-weight", type=float, default=1.0)
+    p.add_argument("--style-loss", choices=["gram", "meanstd"], default="gram")
+    p.add_argument("--preserve-colors", action="store_true", help="transfer luminance only, keep the content's colours")
+    p.add_argument("--vgg-weights", help="local VGG19 weights (.pth); never downloaded. Default: hub cache, "
+                                         "else a seeded random multi-scale network")
+    p.add_argument("--tile", type=int, help="refine large images at full resolution in tiles of this many pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from muse.errors import ConfigError
+    from muse.image.data import load_image, save_image
+
+    if args.model:
+        from muse.pretrained import load_model
+
+        lm = load_model(args.model, device=args.device or "cpu", expect_kind="style")
+        content = load_image(args.content, size=args.size if args.size else None)
+        print(save_image(lm.model.render(content), args.out))
+        return 0
+    if not args.styles:
+        raise ConfigError("give at least one style image, or --model DIR for a trained fast network")
+    from muse.image.stylize import stylize
+
+    img, info = stylize(args.content, args.styles, args.weights, size=args.size, steps=args.steps,
+                        optimizer=args.optimizer, style_weight=args.style_weight, content_weight=args.content_weight,
+                        tv_weight=args.tv_weight, style_loss=args.style_loss, preserve_colors=args.preserve_colors,
+                        vgg_weights=args.vgg_weights, seed=args.seed, tile=args.tile, device=args.device)
+    print(f"{save_image(img, args.out)}  (features: {info['network']}; style loss "
+          f"{info['style_loss_start']:.4g} -> {info['style_loss_end']:.4g})")
+    return 0
