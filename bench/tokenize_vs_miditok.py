@@ -1,0 +1,296 @@
+"""Tokenizing ordinary multi-track MIDI files: muse (melody extraction + REMI and event tokens) vs MidiTok's REMI.
+
+Two sets of files, made fresh in a temporary folder on every run (no MIDI corpus
+ships with muse):
+
+* ``band``: synthetic band arrangements (drum kit on channel 10, bass, chord
+  instrument, lead melody, sometimes a sustained pad) in a random key, 16-48 bars,
+  with tempo and time-signature changes part-way through; written with mido,
+  the MIDI layer under pretty_midi, because tempo maps cannot be written through
+  pretty_midi's public API;
+* ``bach``: chorales from music21's bundled corpus, written as MIDI by music21
+  (one track per voice).
+
+Per file, muse runs ``read_melodies`` (MIDI parsing, choosing the melody track,
+quantising, skyline) and encodes each melody with its REMI and melody-event
+tokenizers; MidiTok runs ``REMI(TokenizerConfig()).encode(path)`` (symusic parsing,
+every track tokenized). The two alternate round by round (A B, B A, ...) over the
+same files; files per second is the median over rounds. The muse reader through
+pretty_midi (the fallback when symusic is not installed) is timed once for
+reference.
+
+usage: python bench/tokenize_vs_miditok.py [--quick] [--files N] [--chorales N]
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from common import interleave, markdown_table, median, report
+
+TPQ = 480
+MAJOR = (0, 2, 4, 5, 7, 9, 11)
+MINOR = (0, 2, 3, 5, 7, 8, 10)
+METERS = ((4, 4), (4, 4), (3, 4), (6, 8), (2, 4))
+PROGRESSIONS = ((0, 5, 3, 4), (0, 3, 4, 0), (0, 4, 5, 3), (5, 3, 0, 4), (0, 0, 3, 4))
+
+
+def _bar_quarters(meter: tuple[int, int]) -> float:
+    return meter[0] * 4 / meter[1]
+
+
+def _arrangement(rng: np.random.Generator) -> tuple[list[tuple[float, int, int, int, int]], list, float]:
+    """Notes (start quarter, duration quarter, channel, pitch, velocity) of every part, meta events, end."""
+    tonic = int(rng.integers(0, 12))
+    scale = MAJOR if rng.random() < 0.6 else MINOR
+    meter = METERS[int(rng.integers(len(METERS)))]
+    meter2 = METERS[int(rng.integers(len(METERS)))] if rng.random() < 0.4 else meter
+    qpm = float(rng.integers(70, 170))
+    bars = int(rng.integers(16, 49))
+    change = bars // 2 if rng.random() < 0.5 else bars
+    prog = PROGRESSIONS[int(rng.integers(len(PROGRESSIONS)))]
+    notes: list[tuple[float, int, int, int, int]] = []
+    meta: list[tuple[float, str, dict]] = [(0.0, "set_tempo", {"tempo": int(60e6 / qpm)}),
+                                          (0.0, "time_signature", {"numerator": meter[0], "denominator": meter[1]})]
+    key_name = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"][tonic] if scale is MAJOR else \
+        ["Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm"][tonic]
+    meta.append((0.0, "key_signature", {"key": key_name}))
+    t = 0.0
+    pad = rng.random() < 0.4
+    mel_pitch = 60 + tonic + 12
+    for b in range(bars):
+        m = meter if b < change else meter2
+        if b == change and m != meter:
+            meta.append((t, "time_signature", {"numerator": m[0], "denominator": m[1]}))
+        if b == change and rng.random() < 0.7:
+            meta.append((t, "set_tempo", {"tempo": int(60e6 / (qpm * float(rng.uniform(0.8, 1.25))))}))
+        length = _bar_quarters(m)
+        degree = prog[b % len(prog)]
+        root = tonic + scale[degree]
+        chord = [root + scale[(degree + k) % 7] - scale[degree] + (12 if (degree + k) >= 7 else 0) for k in (0, 2, 4)]
+        # drums: hi-hat on eighths, kick on 1, snare on the backbeat, a fill before a change
+        for e in range(int(length * 2)):
+            notes.append((t + e / 2, 0.1, 9, 42, int(rng.integers(60, 90))))
+        notes.append((t, 0.1, 9, 36, 100))
+        if length >= 2:
+            notes.append((t + length / 2, 0.1, 9, 38, 100))
+        if b + 1 == change:
+            for s in range(4):
+                notes.append((t + length - 1 + s / 4, 0.1, 9, 45 + s, 90))
+        # bass: root on each beat, fifth on the off-beat now and then
+        for beat in range(int(length)):
+            p = 36 + root % 12 + (7 if beat % 2 and rng.random() < 0.4 else 0)
+            notes.append((t + beat, 0.9, 1, p, 90))
+        # chords: one or two voicings a bar
+        hits = [0.0] if rng.random() < 0.5 else [0.0, length / 2]
+        for h in hits:
+            for p in chord:
+                notes.append((t + h, length / len(hits) - 0.05, 2, 60 + p % 12 - (12 if p % 12 > 7 else 0), 70))
+        if pad and b % 2 == 0:
+            for p in chord[:2]:
+                notes.append((t, 2 * length - 0.1, 3, 48 + p % 12, 50))
+        # lead: a random walk over the scale with a few rests
+        x = 0.0
+        while x < length - 1e-9:
+            d = float(rng.choice([0.5, 0.5, 1.0, 1.0, 1.5, 2.0, 0.25]))
+            d = min(d, length - x)
+            if rng.random() > 0.12:
+                step = int(rng.choice([-2, -1, -1, 0, 1, 1, 2, 3, -3]))
+                deg = scale.index((mel_pitch - tonic) % 12) if (mel_pitch - tonic) % 12 in scale else 0
+                deg2 = deg + step
+                mel_pitch = mel_pitch - scale[deg] + scale[deg2 % 7] + 12 * (deg2 // 7)
+                mel_pitch = min(max(mel_pitch, 62), 86)
+                if (mel_pitch - tonic) % 12 not in scale:
+                    mel_pitch += 1
+                notes.append((t + x, d * 0.95, 0, mel_pitch, int(rng.integers(80, 110))))
+            x += d
+        t += length
+    return notes, meta, t
+
+
+def write_band_midi(path: Path, seed: int) -> Path:
+    """One synthetic band arrangement as a type-1 MIDI file (one track per part)."""
+    import mido
+
+    rng = np.random.default_rng(seed)
+    notes, meta, end = _arrangement(rng)
+    named = rng.random() < 0.7
+    parts = {0: ("Lead", 73 if rng.random() < 0.5 else 81), 1: ("Bass", 33), 2: ("Piano", 0), 3: ("Strings", 48),
+             9: ("Drums", 0)}
+    mid = mido.MidiFile(type=1, ticks_per_beat=TPQ)
+    conductor = [(round(t * TPQ), 0, mido.MetaMessage(kind, **kw)) for t, kind, kw in meta]
+    mid.tracks.append(_track(conductor, round(end * TPQ)))
+    for ch in sorted({n[2] for n in notes}):
+        name, program = parts[ch]
+        ev = [(0, -2, mido.MetaMessage("track_name", name=name if named else f"Track {ch + 1}"))]
+        if ch != 9:
+            ev.append((0, -1, mido.Message("program_change", channel=ch, program=program)))
+        for s, d, c, p, v in notes:
+            if c == ch:
+                ev.append((round(s * TPQ), 1, mido.Message("note_on", channel=ch, note=p, velocity=v)))
+                ev.append((round((s + d) * TPQ), 0, mido.Message("note_off", channel=ch, note=p, velocity=0)))
+        mid.tracks.append(_track(ev, round(end * TPQ)))
+    mid.save(str(path))
+    return path
+
+
+def _track(events: list, end: int):
+    import mido
+
+    track = mido.MidiTrack()
+    now = 0
+    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=max(0, end - now)))
+    return track
+
+
+def synth_band_midis(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [write_band_midi(folder / f"band_{i:04d}.mid", seed * 100_000 + i) for i in range(n)]
+
+
+def bach_midis(folder: Path, n: int) -> list[Path]:
+    """The first ``n`` Bach chorales of music21's corpus, written as MIDI files (one track per voice)."""
+    from music21 import corpus
+
+    from muse.music.corpora import corpus_sources
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for src in corpus_sources("bach"):
+        if len(out) >= n:
+            break
+        try:
+            score = corpus.parse(str(src))
+            dest = folder / (src.stem + ".mid")
+            score.write("midi", fp=str(dest))
+            out.append(dest)
+        except Exception:  # noqa: BLE001 - a chorale music21 cannot write is simply left out
+            continue
+    return out
+
+
+# ------------------------------------------------------------------- the runs
+
+
+def muse_tokenize(files: list[Path]) -> dict[str, int]:
+    from muse.music.midi_io import read_melodies
+    from muse.tokenizers.melody import MelodyEventTokenizer
+    from muse.tokenizers.remi import RemiTokenizer
+
+    remi, events = RemiTokenizer(), MelodyEventTokenizer()
+    out = {"melodies": 0, "remi_tokens": 0, "event_tokens": 0, "errors": 0}
+    for f in files:
+        try:
+            melodies = read_melodies(f)
+        except Exception:  # noqa: BLE001 - counted, the run goes on
+            out["errors"] += 1
+            continue
+        for m in melodies:
+            out["melodies"] += 1
+            try:
+                out["remi_tokens"] += len(remi.encode(m))
+                out["event_tokens"] += len(events.encode(m))
+            except Exception:  # noqa: BLE001
+                out["errors"] += 1
+    return out
+
+
+def miditok_tokenize(files: list[Path]) -> dict[str, int]:
+    import miditok
+
+    tok = miditok.REMI(miditok.TokenizerConfig())
+    out = {"sequences": 0, "tokens": 0, "errors": 0}
+    for f in files:
+        try:
+            seqs = tok.encode(f)
+        except Exception:  # noqa: BLE001
+            out["errors"] += 1
+            continue
+        seqs = seqs if isinstance(seqs, list) else [seqs]
+        out["sequences"] += len(seqs)
+        out["tokens"] += sum(len(s.ids) for s in seqs)
+    return out
+
+
+def timed(fn: Callable[[list[Path]], dict[str, int]], files: list[Path]) -> Callable[[], tuple[float, dict]]:
+    def run() -> tuple[float, dict]:
+        t0 = time.perf_counter()
+        counts = fn(files)
+        return time.perf_counter() - t0, counts
+    return run
+
+
+def pretty_midi_reader(files: list[Path]) -> dict[str, int]:
+    import muse.music.midi_io as midi_io
+
+    saved = midi_io._HAVE_SYMUSIC
+    midi_io._HAVE_SYMUSIC = False
+    try:
+        return muse_tokenize(files)
+    finally:
+        midi_io._HAVE_SYMUSIC = saved
+
+
+def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a fast smoke run (few files, one round)")
+    p.add_argument("--files", type=int, help="synthetic band files (default 200, quick 30)")
+    p.add_argument("--chorales", type=int, help="Bach chorales (default 100, quick 10)")
+    p.add_argument("--rounds", type=int, help="timed rounds per tokenizer (default 5, quick 1)")
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args()
+    n_band = args.files or (30 if args.quick else 200)
+    n_bach = args.chorales if args.chorales is not None else (10 if args.quick else 100)
+    rounds = args.rounds or (1 if args.quick else 5)
+    import muse.music.midi_io as midi_io
+
+    results: dict[str, Any] = {"symusic_reader": midi_io._HAVE_SYMUSIC, "rounds": rounds, "sets": {}}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        sets = {"band": synth_band_midis(Path(tmp) / "band", n_band)}
+        t1 = time.perf_counter()
+        if n_bach:
+            sets["bach"] = bach_midis(Path(tmp) / "bach", n_bach)
+        results["make_seconds"] = {"band": t1 - t0, "bach": time.perf_counter() - t1}
+        for name, files in sets.items():
+            runs = interleave({"muse": timed(muse_tokenize, files), "miditok": timed(miditok_tokenize, files)},
+                              rounds)
+            fps = {k: [len(files) / s for s, _ in v] for k, v in runs.items()}
+            slow_s, slow_counts = timed(pretty_midi_reader, files)()
+            notes = sum(_note_count(f) for f in files)
+            entry = {
+                "files": len(files), "notes": notes,
+                "files_per_s": {k: median(v) for k, v in fps.items()},
+                "files_per_s_rounds": fps,
+                "counts": {k: v[-1][1] for k, v in runs.items()},
+                "muse_pretty_midi_files_per_s": len(files) / slow_s,
+            }
+            entry["ratio"] = entry["files_per_s"]["muse"] / entry["files_per_s"]["miditok"]
+            results["sets"][name] = entry
+            rows.append([name, len(files), notes, f"{entry['files_per_s']['muse']:.1f}",
+                         f"{entry['files_per_s']['miditok']:.1f}", f"{entry['ratio']:.2f}",
+                         f"{entry['muse_pretty_midi_files_per_s']:.1f}"])
+    header = ["set", "files", "notes", "muse files/s", "MidiTok REMI files/s", "muse / MidiTok",
+              "muse via pretty_midi files/s"]
+    out = report("tokenize_vs_miditok", args, header, rows, results)
+    out.with_suffix(".md").write_text(markdown_table(header, rows) + "\n", encoding="utf-8")
+
+
+def _note_count(path: Path) -> int:
+    import symusic
+
+    return int(symusic.Score(str(path)).note_num())
+
+
+if __name__ == "__main__":
+    main()

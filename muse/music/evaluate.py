@@ -1,0 +1,417 @@
+"""Evaluate a melody language model: held-out likelihood and MusPy metrics of its melodies.
+
+Two measurements on the corpus the model was trained on (same tokenizer, same
+data settings, same cached token store):
+
+* negative log-likelihood of the held-out split (``test`` by default), in bits per
+  event (every token after a document's BOS, EOS included) and bits per note (the
+  same total bits divided by the number of notes in the split). A transformer
+  reads documents longer than its context in overlapping windows (stride half
+  the context), each token scored once, with at least half a context before it.
+* MusPy-named metrics (:mod:`muse.music.metrics`) of ``num`` generated melodies of
+  ``bars`` bars next to the held-out melodies, decoded from the same tokens and
+  cut to the same number of bars.
+
+Optionally the same is done for an interpolated Kneser-Ney 4-gram fitted on the
+train split of the same tokens (its discount chosen on the valid split), the
+count-based baseline the neural models should beat.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from muse.errors import CheckpointError, ConfigError, DataError
+from muse.music.melody import Melody
+from muse.tokenizers.base import Tokenizer
+
+MELODY_METRICS = (
+    "pitch_range", "n_pitches_used", "n_pitch_classes_used", "pitch_entropy", "pitch_class_entropy",
+    "scale_consistency", "empty_beat_rate", "empty_measure_rate", "groove_consistency",
+)
+"""Metrics reported for melodies (the polyphony ones are constant for monophonic lines)."""
+NGRAM_ORDER = 4
+NGRAM_DISCOUNTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+_TOKENIZER_OPTION = {"melody-events": "events", "remi": "remi"}
+
+
+@dataclass
+class HeldOut:
+    """A corpus as a model sees it: token stores, the tokenizer and the data settings."""
+
+    stores: dict[str, Any]
+    tokenizer: Tokenizer
+    data: dict[str, Any]
+    manifest: dict[str, Any]
+
+    def docs(self, split: str) -> list[np.ndarray]:
+        if split not in self.stores:
+            raise ConfigError(f"split must be train, valid or test, not {split!r}")
+        store = self.stores[split]
+        return [np.asarray(store.doc(i), dtype=np.int64) for i in range(len(store))]
+
+
+# ------------------------------------------------------------------ data settings
+
+
+def training_data_settings(lm: Any) -> dict[str, Any]:
+    """The ``data`` settings a loaded melody model was trained with.
+
+    Taken from the model's own metadata when it records them, else from the run
+    it belongs to (a checkpoint's run config, or ``config.json`` of the run
+    folder around a model directory); otherwise the task defaults with the
+    model's tokenizer options and corpus name.
+    """
+    from muse.tasks.melody import TASK
+
+    data = dict(TASK.data_defaults)
+    found = lm.meta.get("data") or (lm.meta.get("run_config") or {}).get("data")
+    if found is None and lm.source is not None:
+        run_cfg = Path(lm.source).parent / "config.json"
+        if Path(lm.source).is_dir() and run_cfg.is_file():
+            try:
+                cfg = json.loads(run_cfg.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                cfg = {}
+            if isinstance(cfg, dict) and cfg.get("kind") == "melody":
+                found = cfg.get("data")
+    if found:
+        data.update({k: v for k, v in found.items() if k in data})
+    else:
+        tok = lm.tokenizer.to_dict()
+        data["tokenizer"] = _TOKENIZER_OPTION.get(lm.tokenizer.kind, data["tokenizer"])
+        for k in ("min_pitch", "max_pitch", "transpose_to_key"):
+            if k in tok and lm.tokenizer.kind == "melody-events":
+                data[k] = tok[k]
+        name = (lm.meta.get("corpus") or {}).get("name")
+        if name:
+            data["corpus"] = name
+    data["cache_dir"] = None  # a path of the machine it was trained on
+    data["rebuild"] = False
+    return data
+
+
+def load_heldout(data: dict[str, Any], tokenizer: Tokenizer | None = None) -> HeldOut:
+    """Open (building it if needed) the token store of ``data``, encoded by ``tokenizer``
+    (default: the tokenizer those settings make)."""
+    from muse.tasks.melody import TASK
+
+    try:
+        stores, tok, manifest = TASK.load_data(data, resume_tok=tokenizer)
+    except CheckpointError as err:
+        if "tokenizer differs" not in str(err):
+            raise
+        raise DataError(f"the cached tokens of corpus {data['corpus']!r} were made by another tokenizer than the "
+                        "model's; rebuild them with `muse corpora build NAME --rebuild` and the model's data options"
+                        ) from None
+    return HeldOut(stores, tok, dict(data), manifest)
+
+
+# ------------------------------------------------------------------ likelihood
+
+
+def _windows(doc: np.ndarray, context: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(input, target) windows scoring every token after the first exactly once."""
+    n = len(doc) - 1
+    if n < 1:
+        return []
+    if context is None or n <= context:
+        return [(doc[:-1], doc[1:].copy())]
+    stride = max(1, context // 2)
+    out, scored, end = [], 0, context
+    while True:
+        start = end - context
+        target = doc[start + 1 : end + 1].copy()
+        target[: scored - start] = -100
+        out.append((doc[start:end], target))
+        scored = end
+        if end == n:
+            return out
+        end = min(end + stride, n)
+
+
+@torch.inference_mode()
+def sequence_nll(model: torch.nn.Module, docs: Sequence[Sequence[int]], *, device: str | torch.device = "cpu",
+                 batch_tokens: int = 16384, pad_id: int = 0) -> tuple[float, int]:
+    """Total negative log-likelihood (nats) of every token after each document's first,
+    and the number of tokens scored."""
+    context = getattr(model, "max_context", None)
+    windows = [w for d in docs for w in _windows(np.asarray(d, dtype=np.int64), context)]
+    windows.sort(key=lambda w: len(w[0]))
+    was_training = model.training
+    model.eval()
+    total, count, i = 0.0, 0, 0
+    try:
+        while i < len(windows):
+            j = i + 1  # windows are sorted by length: grow the batch while rows x longest fits
+            while j < len(windows) and (j - i + 1) * len(windows[j][0]) <= batch_tokens:
+                j += 1
+            group = windows[i:j]
+            width = len(group[-1][0])
+            inp = np.full((len(group), width), pad_id, dtype=np.int64)
+            tgt = np.full((len(group), width), -100, dtype=np.int64)
+            for r, (x, y) in enumerate(group):
+                inp[r, : len(x)], tgt[r, : len(y)] = x, y
+            logits, _ = model(torch.from_numpy(inp).to(device))
+            target = torch.from_numpy(tgt).to(device)
+            total += float(torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1), ignore_index=-100, reduction="sum"))
+            count += int((target != -100).sum())
+            i += len(group)
+    finally:
+        model.train(was_training)
+    return total, count
+
+
+def count_notes(tokenizer: Tokenizer, docs: Sequence[Sequence[int]]) -> int:
+    """Notes in the documents: tokens that start a note (pitch tokens)."""
+    pitch_of = getattr(tokenizer, "pitch_of")
+    is_pitch = np.array([pitch_of(i) is not None for i in range(tokenizer.vocab_size)], dtype=bool)
+    return int(sum(is_pitch[np.asarray(d, dtype=np.int64)].sum() for d in docs))
+
+
+def _nll_report(nats: float, tokens: int, notes: int) -> dict[str, float]:
+    bits = nats / math.log(2)
+    return {"bits_per_event": bits / tokens, "bits_per_note": bits / notes if notes else math.nan,
+            "nats_per_event": nats / tokens, "total_bits": bits}
+
+
+# ------------------------------------------------------------------ n-gram baseline
+
+
+def fit_ngram(heldout: HeldOut, order: int = NGRAM_ORDER, discounts: Sequence[float] = NGRAM_DISCOUNTS):
+    """Interpolated Kneser-Ney model on the train split; the discount with the lowest
+    valid-split perplexity wins (the first when the valid split is empty)."""
+    from muse.models.ngram import KneserNeyLM
+
+    train, valid = heldout.docs("train"), [d for d in heldout.docs("valid") if len(d) > 1]
+    if not train:
+        raise DataError(f"corpus {heldout.data['corpus']!r} has no training documents for the n-gram")
+    best, best_bits = None, math.inf
+    for d in discounts if valid else discounts[:1]:
+        kn = KneserNeyLM(order, d).fit(train, heldout.tokenizer.vocab_size)
+        bits = kn.evaluate(valid)["bits"] if valid else 0.0
+        if bits < best_bits:
+            best, best_bits = kn, bits
+    return best
+
+
+def ngram_melodies(kn: Any, tokenizer: Tokenizer, *, num: int, bars: int, seed: int = 0,
+                   time_signature: tuple[int, int] = (4, 4), qpm: float = 120.0) -> list[Melody]:
+    """``num`` melodies of ``bars`` bars sampled from an n-gram model, with the length
+    constraint the neural models generate under."""
+    from muse.music.constraints import MelodyConstraint
+
+    spq = getattr(tokenizer, "steps_per_quarter", 4)
+    template = Melody([], spq, qpm, time_signature)
+    total = bars * template.steps_per_bar
+    constraint = MelodyConstraint(tokenizer, None, total, template.steps_per_bar)
+    rng = np.random.default_rng(seed)
+    max_len = total * (4 if tokenizer.kind == "remi" else 1) + 1
+    out = []
+    for _ in range(num):
+        seq = [tokenizer.bos_id]
+        for _ in range(max_len):
+            p = kn.distribution(seq[-(kn.order - 1):]) * constraint.allowed(seq).numpy()
+            tok = int(rng.choice(len(p), p=p / p.sum()))
+            if tok == tokenizer.eos_id:
+                break
+            seq.append(tok)
+        out.append(_decoded(tokenizer, seq, template, total))
+    return out
+
+
+def _decoded(tokenizer: Tokenizer, ids: Sequence[int], template: Melody, total: int) -> Melody:
+    from dataclasses import replace
+
+    if tokenizer.kind == "remi":
+        mel = tokenizer.decode(ids)
+    else:
+        mel = tokenizer.decode(ids, qpm=template.qpm, time_signature=template.time_signature)
+    return replace(mel, qpm=template.qpm, time_signature=template.time_signature, total_steps=total)
+
+
+# ------------------------------------------------------------------ reference melodies
+
+
+def heldout_melodies(tokenizer: Tokenizer, docs: Sequence[Sequence[int]], bars: int) -> list[Melody]:
+    """The documents as melodies, each cut to its first ``bars`` bars (shorter ones kept whole)."""
+    out = []
+    for d in docs:
+        try:
+            mel = tokenizer.decode([int(i) for i in d])
+        except DataError:
+            continue
+        limit = bars * mel.steps_per_bar
+        if mel.length > limit:
+            mel = mel.slice(0, limit)
+        if mel.notes:
+            out.append(mel)
+    return out
+
+
+# ------------------------------------------------------------------ the evaluation
+
+
+def _load_lm(model: Any, device: str):
+    from muse.models.lm import TokenLM
+    from muse.pretrained import LoadedModel, load_model
+
+    lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, expect_kind="melody")
+    where = lm.source or model
+    if lm.kind and lm.kind != "melody":
+        raise CheckpointError(f"is a {lm.kind!r} model, not a 'melody' model", where)
+    if not isinstance(lm.model, TokenLM):
+        raise ConfigError(f"{where}: is a {getattr(lm.model, 'model_name', type(lm.model).__name__)!r} model; "
+                          "muse eval melody evaluates RNN and transformer language models")
+    if lm.tokenizer is None or not hasattr(lm.tokenizer, "pitch_of"):
+        raise CheckpointError("has no melody tokenizer; evaluate a model trained with `muse train melody`", where)
+    return lm
+
+
+def evaluate_melody_model(
+    model: Any = "melody-transformer",
+    *,
+    corpus: str | None = None,
+    split: str = "test",
+    num: int = 100,
+    bars: int = 8,
+    out: str | Path | None = None,
+    ngram: bool = False,
+    data: dict[str, Any] | None = None,
+    seed: int = 0,
+    temperature: float = 1.0,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Held-out bits per event/note and MusPy metrics of ``num`` generated melodies.
+
+    ``model`` is a shipped name, model/run directory, checkpoint or loaded model
+    (an RNN or transformer melody LM); ``None`` evaluates only the n-gram baseline
+    on ``data`` settings (task defaults otherwise). ``corpus`` replaces the corpus
+    the model was trained on. With ``out`` the table (``metrics.md``), box plots
+    (``metrics.png``) and everything (``eval.json``) are written there.
+    Returns a JSON-able dict (see ``eval.json``).
+    """
+    from muse.music.compose import generate_melodies
+    from muse.music.metrics import compare_metrics, format_table
+
+    if num < 1 or bars < 1:
+        raise ConfigError("num and bars must be >= 1")
+    if model is None and not ngram:
+        raise ConfigError("nothing to evaluate: give a model or ask for the n-gram baseline")
+    lm = None if model is None else _load_lm(model, device)
+    if lm is not None:
+        settings = training_data_settings(lm)
+    else:
+        from muse.tasks.melody import TASK
+
+        settings = dict(TASK.data_defaults)
+    settings.update(data or {})
+    if corpus is not None:
+        settings["corpus"] = corpus
+    t0 = time.perf_counter()
+    held = load_heldout(settings, lm.tokenizer if lm is not None else None)
+    docs = held.docs(split)
+    if not docs:
+        raise DataError(f"the {split} split of corpus {settings['corpus']!r} is empty; "
+                        "use a larger corpus or another --split")
+    tok = held.tokenizer
+    n_tokens = sum(len(d) - 1 for d in docs)
+    n_notes = count_notes(tok, docs)
+    reference = heldout_melodies(tok, docs, bars)
+    if not reference:
+        raise DataError(f"no melody with notes in the {split} split of corpus {settings['corpus']!r}")
+    result: dict[str, Any] = {
+        "model": None if lm is None else str(lm.source or model),
+        "model_name": None if lm is None else lm.model.model_name,  # type: ignore[attr-defined]
+        "parameters": None if lm is None else lm.model.num_parameters(),  # type: ignore[attr-defined]
+        "corpus": str(settings["corpus"]), "split": split, "tokenizer": tok.kind, "vocab_size": tok.vocab_size,
+        "docs": len(docs), "events": n_tokens, "notes": n_notes, "bars": bars, "num": num, "seed": seed,
+        "data": {k: v for k, v in settings.items() if k not in ("cache_dir", "rebuild", "workers")},
+        "likelihood": {}, "metrics": {}, "seconds": {"data": time.perf_counter() - t0},
+    }
+    generated: dict[str, list[Melody]] = {}
+    if lm is not None:
+        t0 = time.perf_counter()
+        nats, count = sequence_nll(lm.model, docs, device=device, pad_id=tok.pad_id)
+        result["likelihood"]["model"] = _nll_report(nats, count, n_notes)
+        t1 = time.perf_counter()
+        generated["model"] = generate_melodies(lm, bars=bars, num=num, seed=seed, temperature=temperature,
+                                               device=device)
+        result["seconds"].update(likelihood=t1 - t0, generate=time.perf_counter() - t1)
+    if ngram:
+        t0 = time.perf_counter()
+        kn = fit_ngram(held)
+        ev = kn.evaluate(docs)
+        result["likelihood"]["ngram"] = {**_nll_report(ev["nats"] * ev["ntokens"], ev["ntokens"], n_notes),
+                                         "order": kn.order, "discount": kn.discount}
+        t1 = time.perf_counter()
+        generated["ngram"] = ngram_melodies(kn, tok, num=num, bars=bars, seed=seed)
+        result["seconds"].update(ngram_fit_eval=t1 - t0, ngram_generate=time.perf_counter() - t1)
+    if "model" in result["likelihood"] and "ngram" in result["likelihood"]:
+        m, g = result["likelihood"]["model"]["bits_per_event"], result["likelihood"]["ngram"]["bits_per_event"]
+        result["likelihood"]["model_vs_ngram"] = (m - g) / g
+    tables = {}
+    for name, mels in generated.items():
+        rows = compare_metrics(mels, reference, MELODY_METRICS)
+        result["metrics"][name] = [_row_dict(r) for r in rows]
+        tables[name] = format_table(rows)
+    result["tables"] = tables
+    result["reference_melodies"] = len(reference)
+    if out is not None:
+        result["files"] = _write(Path(out), result, generated, reference)
+    return result
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(row).items()}
+
+
+def _write(out: Path, result: dict[str, Any], generated: dict[str, list[Melody]],
+           reference: list[Melody]) -> dict[str, str]:
+    from muse.music.metrics import plot_metrics
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create output folder ({e.strerror})", out) from None
+    files: dict[str, str] = {}
+    (out / "metrics.md").write_text(format_report(result) + "\n", encoding="utf-8")
+    files["table"] = str(out / "metrics.md")
+    for name, mels in generated.items():
+        png = out / ("metrics.png" if name == "model" or len(generated) == 1 else f"metrics-{name}.png")
+        files[f"png_{name}"] = str(plot_metrics(mels, reference, png, MELODY_METRICS))
+    files["json"] = str(out / "eval.json")
+    result = {**result, "files": files}
+    (out / "eval.json").write_text(json.dumps(result, indent=1, default=_json_default) + "\n", encoding="utf-8")
+    return files
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (np.integer, np.floating)):
+        return v.item()
+    return str(v)
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """Markdown summary: likelihood table, then one metrics table per generator."""
+    lines = [f"# {result['model'] or 'n-gram baseline'} on {result['corpus']} ({result['split']} split)", "",
+             f"{result['docs']} documents, {result['events']} events, {result['notes']} notes; "
+             f"tokenizer {result['tokenizer']} (vocabulary {result['vocab_size']})", "",
+             "| model | bits/event | bits/note |", "|---|---|---|"]
+    for name, r in result["likelihood"].items():
+        if isinstance(r, dict):
+            lines.append(f"| {name} | {r['bits_per_event']:.4f} | {r['bits_per_note']:.4f} |")
+    if "model_vs_ngram" in result["likelihood"]:
+        lines += ["", f"model vs {NGRAM_ORDER}-gram: {result['likelihood']['model_vs_ngram']:+.1%} bits per event"]
+    for name, table in result.get("tables", {}).items():
+        lines += ["", f"## {result['num']} generated {result['bars']}-bar melodies ({name}) vs "
+                      f"{result['reference_melodies']} held-out melodies", "", table]
+    return "\n".join(lines)
