@@ -33,6 +33,7 @@ _EXPORTS = {
     "iter_corpus": "muse.music.corpora",
     "compute_metrics": "muse.music.metrics",
     "compare_metrics": "muse.music.metrics",
+    "evaluate_melody_model": "muse.music.evaluate",
     # melody VAE
     "load_vae": "muse.music.latent_space",
     "encode_melodies": "muse.music.latent_space",

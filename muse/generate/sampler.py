@@ -37,6 +37,9 @@ _NEG_INF = float("-inf")
 
 # --------------------------------------------------------------------------- public API
 
+SMALL_MODEL = 20_000_000
+"""Parameter count under which CPU decoding runs on one thread."""
+
 
 def generate(
     model: nn.Module,
@@ -59,7 +62,7 @@ def generate(
     dev = _model_device(model, device)
     gen = _generator(config.seed, dev)
     out: list[list[list[int]]] = [[] for _ in prompts]
-    with _eval_mode(model):
+    with _eval_mode(model, dev):
         if config.num_beams > 1:
             for i, p in enumerate(prompts):
                 out[i] = _beam_search(model, p, config, constraints, dev, gen, callback)
@@ -99,7 +102,7 @@ def stream_generate(
         raise ConfigError("generation: streaming produces one sequence; set num_beams=1 and num_return_sequences=1")
     (p,) = _normalise_prompts(list(prompt))
     dev = _model_device(model, device)
-    with _eval_mode(model):
+    with _eval_mode(model, dev):
         for new in _sample(model, [p], config, constraints, dev, _generator(config.seed, dev)):
             tok = new[0]
             if tok is None or tok == config.eos_id:
@@ -442,10 +445,18 @@ def _generator(seed: int | None, device: torch.device) -> torch.Generator | None
 
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
+def _eval_mode(model: nn.Module, device: torch.device | None = None) -> Iterator[None]:
+    """Eval mode; on CPU, small models decode token by token on one thread (intra-op
+    threading only adds synchronisation at these sizes)."""
     was_training = model.training
+    threads = torch.get_num_threads()
+    small = device is not None and device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL
     model.eval()
+    if small:
+        torch.set_num_threads(1)
     try:
         yield
     finally:
         model.train(was_training)
+        if small:
+            torch.set_num_threads(threads)

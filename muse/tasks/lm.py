@@ -193,6 +193,7 @@ def export_run(run_dir: Path, kind: str) -> Path | None:
         return None
     loaded = load_model(src)
     ck = loaded.meta
-    meta = {"generation": ck.get("generation", {}), "corpus": ck.get("corpus", {}), "trained_steps": ck.get("step"),
+    meta = {"generation": ck.get("generation", {}), "corpus": ck.get("corpus", {}),
+            "data": ck.get("run_config", {}).get("data"), "trained_steps": ck.get("step"),
             "best_valid_loss": ck.get("best_val")}
     return save_pretrained(run_dir / "model", loaded.model, loaded.tokenizer, kind, meta)
