@@ -138,7 +138,7 @@ def generate_melodies(
         prompt += ids
         if plan.pitches is not None:
             plan.pitches = {p + extra for p in plan.pitches}
-    constraint = MelodyConstraint(tok, plan.pitches, total, template.steps_per_bar)
+    constraint = MelodyConstraint(tok, plan.pitches, total, template.steps_per_bar, start_with_note=primer is None)
     constraint.check(tok)
     gen = GenerationConfig(
         max_new_tokens=max(1, total * (4 if tok.kind == "remi" else 1) + 1), temperature=temperature, top_k=top_k,

@@ -11,14 +11,17 @@ from muse.tokenizers.base import Tokenizer
 
 
 class MelodyConstraint(Constraint):
-    """Every note-on is one of ``pitches`` (model space); the melody ends after ``total_steps``.
+    """Every note-on is one of ``pitches`` (model space); the melody ends after ``total_steps``;
+    with ``start_with_note`` the first step is a note (no leading silence).
 
     Works with the melody-event tokenizer (one token per grid step) and with REMI
     (length counted in bars: ``total_bars``).
     """
 
-    def __init__(self, tokenizer: Tokenizer, pitches: set[int] | None, total_steps: int, steps_per_bar: int):
+    def __init__(self, tokenizer: Tokenizer, pitches: set[int] | None, total_steps: int, steps_per_bar: int,
+                 start_with_note: bool = False):
         self.tok = tokenizer
+        self.start_with_note = start_with_note
         self.total_steps, self.steps_per_bar = total_steps, steps_per_bar
         v = tokenizer.vocab_size
         self.base = torch.ones(v, dtype=torch.bool)
@@ -28,6 +31,9 @@ class MelodyConstraint(Constraint):
             for i in self.pitch_ids:
                 if tokenizer.pitch_of(i) not in pitches:  # type: ignore[attr-defined]
                     self.base[i] = False
+        self.notes_only = torch.zeros(v, dtype=torch.bool)
+        self.notes_only[self.pitch_ids] = True
+        self.notes_only &= self.base
         self.only_eos = torch.zeros(v, dtype=torch.bool)
         self.only_eos[tokenizer.eos_id] = True
         self.remi = tokenizer.kind == "remi"
@@ -49,7 +55,9 @@ class MelodyConstraint(Constraint):
     def allowed(self, seq: Sequence[int]) -> torch.Tensor:
         body = self._body(seq)
         if not self.remi:
-            return self.only_eos if len(body) >= self.total_steps else self.base
+            if len(body) >= self.total_steps:
+                return self.only_eos
+            return self.notes_only if self.start_with_note and not body else self.base
         bars = sum(1 for t in body if t == self.bar_id)
         total_bars = -(-self.total_steps // self.steps_per_bar)
         if bars >= total_bars:

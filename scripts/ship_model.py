@@ -1,0 +1,80 @@
+"""Copy a trained run's model into muse/pretrained/NAME with a model card.
+
+    python scripts/ship_model.py RUN_DIR NAME [--heldout "text for the card"] [--max-mb 10]
+
+The card records the corpus, split sizes, training settings, steps, wall time and
+the best validation loss; held-out test numbers from the benchmarks are passed in
+with --heldout.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import torch
+
+from muse.tasks.lm import export_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run", type=Path)
+    ap.add_argument("name")
+    ap.add_argument("--heldout", default="", help="held-out results to quote in the card")
+    ap.add_argument("--command", default="", help="the training command, for the card")
+    ap.add_argument("--max-mb", type=float, default=10.0)
+    a = ap.parse_args()
+    cfg = json.loads((a.run / "config.json").read_text())
+    export_run(a.run, cfg["kind"])
+    dest = ROOT / "muse" / "pretrained" / a.name
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(a.run / "model", dest)
+    meta = json.loads((dest / "config.json").read_text())
+    rows = list(csv.DictReader(open(a.run / "metrics.csv")))
+    last = torch.load(a.run / "checkpoints" / "last.pt", weights_only=True, map_location="cpu")
+    n_params = sum(v.numel() for k, v in last["model"].items())
+    size_mb = sum(f.stat().st_size for f in dest.iterdir()) / 1e6
+    if size_mb > a.max_mb:
+        raise SystemExit(f"{dest}: {size_mb:.1f} MB is over the {a.max_mb} MB limit")
+    best = meta.get("best_valid_loss")
+    corpus = meta.get("corpus", {})
+    splits = corpus.get("splits", {})
+    t = cfg["train"]
+    lines = [
+        f"# {a.name}",
+        "",
+        f"A `{meta['model_name']}` model for `muse {cfg['kind']}` ({n_params / 1e6:.2f} M parameters, {size_mb:.1f} MB).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| corpus | `{corpus.get('name', cfg['data'].get('corpus'))}` ({corpus.get('items', corpus.get('images', '?'))} items) |",
+    ]
+    if splits:
+        lines.append("| split (by piece, deterministic hash) | " + ", ".join(
+            f"{s} {v['docs']} docs / {v['tokens']:,} tokens" for s, v in splits.items()) + " |")
+    lines += [
+        f"| model config | `{json.dumps(meta['model_config'])}` |",
+        f"| training | {last['step']} steps, batch {t['batch_size']}, lr {t['lr']} -> {t['min_lr']} ({t['schedule']}), "
+        f"{t['precision']}, seed {t['seed']} |",
+        f"| wall time | {last['elapsed'] / 60:.1f} min on a 2-core CPU |",
+    ]
+    if best is not None:
+        lines.append(f"| best validation loss | {best:.4f} nats/token = {best / math.log(2):.4f} bits/token |")
+    if a.heldout:
+        lines.append(f"| held-out test | {a.heldout} |")
+    if a.command:
+        lines += ["", "Trained with:", "", "```", a.command, "```"]
+    lines += ["", f"Data options: `{json.dumps(cfg['data'])}`", ""]
+    (dest / "README.md").write_text("\n".join(lines), encoding="utf-8")
+    print(f"{dest} ({size_mb:.1f} MB, {len(rows)} log rows)")
+
+
+if __name__ == "__main__":
+    main()
