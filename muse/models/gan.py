@@ -23,6 +23,7 @@ from torch import nn
 
 from muse.core.module import Batch, StepContext
 from muse.errors import ConfigError, DataError
+from muse.models.latent import slerp
 from muse.models.registry import register
 
 VALID_SIZES = (16, 32, 64, 128)
@@ -88,21 +89,6 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).reshape(x.shape[0])
-
-
-def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between two vectors at fractions ``t [T]`` -> ``[T, D]``.
-
-    Falls back to linear interpolation when the vectors are (nearly) parallel.
-    """
-    a, b = z0.reshape(-1).float(), z1.reshape(-1).float()
-    t = t.reshape(-1, 1).to(a)
-    cos = torch.dot(a / a.norm().clamp_min(1e-12), b / b.norm().clamp_min(1e-12)).clamp(-1.0, 1.0)
-    omega = torch.arccos(cos)
-    if omega.abs() < 1e-4:
-        return (1 - t) * a + t * b
-    so = torch.sin(omega)
-    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
 @contextlib.contextmanager
@@ -233,5 +219,5 @@ class DCGAN(nn.Module):
         """Images along the slerp path from ``z0`` to ``z1`` (both ends included): ``[steps, C, H, W]``."""
         if steps < 2:
             raise ConfigError(f"interpolate needs steps >= 2, got {steps}")
-        zs = slerp(z0.cpu(), z1.cpu(), torch.linspace(0.0, 1.0, steps))
+        zs = slerp(z0.cpu().reshape(-1).float(), z1.cpu().reshape(-1).float(), torch.linspace(0.0, 1.0, steps))
         return self.sample(steps, z=zs)
