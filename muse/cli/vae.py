@@ -1,0 +1,141 @@
+"""muse vae — sample, encode, decode, interpolate, reconstruct and steer melodies with a melody VAE."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _common(p: argparse.ArgumentParser, out: bool = True, temperature: float = 0.5) -> None:
+    p.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
+                                                "(default: vae-2bar)")
+    p.add_argument("--temperature", type=float, default=temperature, help="sampling temperature; 0 = greedy")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="cpu")
+    if out:
+        p.add_argument("--out", default="out", help="output folder")
+        p.add_argument("--no-wav", action="store_true")
+        p.add_argument("--no-png", action="store_true")
+        p.add_argument("--synth", choices=["auto", "fluidsynth", "builtin"], default="auto")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("vae", help="melody VAE: sample, interpolate, reconstruct, change attributes",
+                       description="Work in a melody VAE's latent space. Inputs longer than the model's "
+                                   "length are read as consecutive windows.")
+    s = p.add_subparsers(dest="action", metavar="ACTION")
+    a = s.add_parser("sample", help="new melodies from random codes")
+    a.add_argument("--num", type=int, default=4)
+    _common(a)
+    a = s.add_parser("encode", help="codes of a melody file -> .npy ([windows, z_dim])")
+    a.add_argument("file")
+    a.add_argument("-o", "--output", required=True, help="output .npy file")
+    _common(a, out=False)
+    a = s.add_parser("decode", help="melodies from codes in a .npy file")
+    a.add_argument("codes")
+    _common(a)
+    a = s.add_parser("interpolate", help="melodies along the path between two melodies")
+    a.add_argument("file_a")
+    a.add_argument("file_b")
+    a.add_argument("--steps", type=int, default=5)
+    _common(a, temperature=0.0)
+    a = s.add_parser("reconstruct", help="encode and decode a melody")
+    a.add_argument("file")
+    _common(a, temperature=0.0)
+    a = s.add_parser("attribute", help="move a melody along an attribute vector (e.g. note density)")
+    a.add_argument("file")
+    a.add_argument("--attribute", required=True, help="note_density (or density), mean_interval, syncopation, "
+                                                     "pitch_span, or another the model carries")
+    a.add_argument("--amount", type=float, default=1.0, help="multiple of the vector to add (negative: less)")
+    _common(a, temperature=0.0)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from muse.errors import ConfigError, DataError
+    from muse.music import latent_space as ls
+    from muse.music.compose import save_melodies
+
+    if not args.action:
+        raise ConfigError("say what to do: muse vae {sample,encode,decode,interpolate,reconstruct,attribute} ...")
+    vae = ls.load_vae(args.model or ls.DEFAULT_VAE_MODEL, device=args.device)
+    opts = dict(temperature=args.temperature, seed=args.seed)
+
+    def save(mels, prefix):
+        files = save_melodies(mels, Path(args.out), prefix=prefix, wav=not args.no_wav, png=not args.no_png,
+                              synth=args.synth)
+        for f in files:
+            print("  ".join(str(p) for p in f.values()))
+
+    if args.action == "sample":
+        save(ls.sample_melodies(vae, args.num, **opts), "sample")
+    elif args.action == "encode":
+        z = ls.encode_melodies(vae, ls.read_input_melody(args.file), label=args.file).cpu().numpy()
+        out = Path(args.output)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.save(out, z)
+        except OSError as e:
+            raise DataError(f"cannot write codes ({e.strerror})", out) from None
+        print(f"{out}: {z.shape[0]} code(s) of {z.shape[1]} dims")
+    elif args.action == "decode":
+        save(ls.decode_latents(vae, _load_codes(args.codes), **opts), "decoded")
+    elif args.action == "interpolate":
+        a, b = ls.read_input_melody(args.file_a), ls.read_input_melody(args.file_b)
+        mels = ls.interpolate_melodies(vae, a, b, args.steps, labels=(args.file_a, args.file_b), **opts)
+        _save_interpolation(mels, Path(args.out))
+        save(mels, "step")
+    elif args.action == "reconstruct":
+        mel = ls.read_input_melody(args.file)
+        rec = ls.reconstruct(vae, mel, label=args.file, **opts)
+        n = min(mel.length, rec.length)
+        same = _step_agreement(mel, rec, n)
+        save([rec], "reconstruction")
+        print(f"reconstruction matches the input at {same:.0%} of {n} steps")
+    else:
+        from muse.music.metrics import ATTRIBUTES
+
+        mel = ls.read_input_melody(args.file)
+        name = ls.resolve_attribute(vae.attributes, args.attribute) if len(vae.attributes) else args.attribute
+        new = ls.apply_attribute(vae, mel, name, args.amount, label=args.file, **opts)
+        save([new], "attribute")
+        if name in ATTRIBUTES:
+            fn = ATTRIBUTES[name]
+            print(f"{name}: input {fn(mel):.3f}, with {args.amount:+g} x vector {fn(new):.3f}")
+    return 0
+
+
+def _load_codes(path: str):
+    import numpy as np
+
+    from muse.errors import DataError
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError("file not found", p)
+    try:
+        z = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise DataError(f"not a .npy array of codes ({str(e).splitlines()[0]})", p) from None
+    if not np.issubdtype(z.dtype, np.number):
+        raise DataError(f"codes must be numbers, not {z.dtype}", p)
+    return z
+
+
+def _save_interpolation(mels, out: Path) -> None:
+    from muse.music.midi_io import write_midi
+    from muse.music.pianoroll import plot_pianoroll
+
+    mid = write_midi(mels, out / "interpolation.mid")
+    png = plot_pianoroll(mels, out / "interpolation.png", titles=[f"step {i + 1}" for i in range(len(mels))])
+    print(f"{mid}  {png}")
+
+
+def _step_agreement(a, b, n: int) -> float:
+    """Share of the first ``n`` grid steps where two melodies have the same event (onset of a pitch, hold, off)."""
+    from muse.tokenizers.melody import MelodyEventTokenizer
+
+    events = MelodyEventTokenizer(0, 127, squash=False, transpose_to_key=False)
+    ta, tb = events.encode(a.slice(0, n)), events.encode(b.slice(0, n))
+    return sum(x == y for x, y in zip(ta, tb)) / max(1, n)

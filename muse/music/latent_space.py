@@ -1,0 +1,444 @@
+"""A melody VAE's latent space, on melodies: encode, decode, sample, interpolate, reconstruct, steer.
+
+A VAE trained with ``muse train vae`` reads and writes fixed-length slices of
+``n_bars`` bars of 4/4 (16 steps per bar at 4 steps per quarter; 2 bars for
+``vae-2bar``). Melodies given here are cut into such *windows*:
+
+* a melody longer than one window is cut into consecutive windows from bar 1
+  (a remainder shorter than a window is dropped); this is logged;
+* a melody shorter than one window raises :class:`~muse.errors.DataError`;
+* a melody in another meter is read as 4/4 bars of 16 steps (logged).
+
+Pitches are folded by octaves into the model's range (the tokenizer's ``squash``);
+reconstructions and attribute edits are moved back to the input's octave.
+``temperature=0`` decodes greedily (argmax at every step).
+
+Attribute vectors (MusicVAE): the mean code of the windows with the most of an
+attribute (top quartile) minus that of the windows with the least (bottom
+quartile). A model directory written by training carries them in
+``attributes.json`` (see :data:`ATTRIBUTES_FILE`).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from muse.errors import CheckpointError, ConfigError, DataError
+from muse.models.latent import AttributeVectors, slerp
+from muse.music.melody import Melody, Note
+
+if TYPE_CHECKING:
+    from muse.tokenizers.melody import MelodyEventTokenizer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VAE_MODEL = "vae-2bar"
+ATTRIBUTES_FILE = "attributes.json"
+STEPS_PER_QUARTER = 4
+BAR_STEPS = 4 * STEPS_PER_QUARTER
+"""Steps in one 4/4 bar: the unit of every VAE slice."""
+
+AttributeFn = Callable[[Melody], float]
+
+
+# ------------------------------------------------------------------ windows
+def rest_share(melody: Melody) -> float:
+    """Share of the melody's steps where no note sounds (1.0 for an empty melody)."""
+    length = melody.length
+    if length <= 0:
+        return 1.0
+    sounding = sum(min(n.end, length) - n.start for n in melody.notes)
+    return 1.0 - sounding / length
+
+
+def melody_windows(melody: Melody, bars: int, *, hop_bars: int | None = None,
+                   max_rest: float = 1.0) -> list[tuple[int, Melody]]:
+    """Bar-aligned windows of ``bars`` 4/4 bars: ``[(start step, window)]``.
+
+    Windows start every ``hop_bars`` bars (default: ``bars``, so they do not
+    overlap) and lie wholly inside the melody. Windows with a larger share of
+    silent steps than ``max_rest`` are left out. Each window starts at step 0 and
+    is exactly ``bars * 16`` steps long (notes are clipped at its end).
+    """
+    if bars < 1:
+        raise ConfigError(f"bars must be >= 1, got {bars}")
+    hop = bars if hop_bars is None else hop_bars
+    if hop < 1:
+        raise ConfigError(f"hop_bars must be >= 1, got {hop}")
+    size = bars * BAR_STEPS
+    out = []
+    for start in range(0, melody.length - size + 1, hop * BAR_STEPS):
+        window = melody.slice(start, start + size)
+        if rest_share(window) <= max_rest:
+            out.append((start, window))
+    return out
+
+
+def concat_melodies(parts: Sequence[Melody]) -> Melody:
+    """One melody playing ``parts`` one after another (each lasting its ``length``)."""
+    if not parts:
+        raise DataError("no melodies to join")
+    notes: list[Note] = []
+    t = 0
+    for m in parts:
+        notes += [Note(n.start + t, n.end + t, n.pitch, n.velocity) for n in m.notes]
+        t += m.length
+    return replace(parts[0], notes=notes, total_steps=t)
+
+
+# ------------------------------------------------------------------ the model
+@dataclass
+class VAE:
+    """A loaded melody VAE: model, tokenizer and attribute vectors."""
+
+    model: torch.nn.Module
+    tokenizer: "MelodyEventTokenizer"
+    attributes: AttributeVectors = field(default_factory=AttributeVectors)
+    source: Path | None = None
+
+    @property
+    def n_bars(self) -> int:
+        return int(self.model.config.n_bars)
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.model.config.seq_len)
+
+    @property
+    def z_dim(self) -> int:
+        return int(self.model.config.z_dim)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def load_vae(name_or_path: str | Path = DEFAULT_VAE_MODEL, device: str = "cpu") -> VAE:
+    """Load a VAE from a shipped name, model directory, run directory or checkpoint.
+
+    A run directory's exported ``model/`` is preferred (it carries the attribute
+    vectors). Attribute vectors are read from ``attributes.json`` beside the weights.
+    """
+    from muse.models.vae import MelodyVAE
+    from muse.pretrained import load_model
+    from muse.tokenizers.melody import MelodyEventTokenizer
+
+    p = Path(name_or_path)
+    if p.is_dir() and not (p / "model.safetensors").is_file() and (p / "model" / "model.safetensors").is_file():
+        p = p / "model"
+    lm = load_model(p if p.exists() else name_or_path, device=device, expect_kind="vae")
+    if not isinstance(lm.model, MelodyVAE) or not isinstance(lm.tokenizer, MelodyEventTokenizer):
+        raise CheckpointError("is not a melody VAE (train one with `muse train vae`)", lm.source)
+    c = lm.model.config
+    if c.seq_len != c.n_bars * BAR_STEPS or lm.tokenizer.steps_per_quarter != STEPS_PER_QUARTER:
+        raise CheckpointError(f"VAE slices of {c.seq_len} steps for {c.n_bars} bars are not 4/4 bars of "
+                              f"{BAR_STEPS} steps", lm.source)
+    attrs = AttributeVectors()
+    src = lm.source
+    if src is not None:
+        cands = [src / ATTRIBUTES_FILE] if src.is_dir() else [src.parent / ATTRIBUTES_FILE,
+                                                             src.parent.parent / "model" / ATTRIBUTES_FILE]
+        found = next((f for f in cands if f.is_file()), None)
+        if found is not None:
+            attrs = AttributeVectors.load(found)
+            if attrs.dim not in (None, c.z_dim):
+                raise CheckpointError(f"attribute vectors have {attrs.dim} dims, the model's codes {c.z_dim}", found)
+    return VAE(lm.model, lm.tokenizer, attrs, src)
+
+
+def _generator(vae: VAE, seed: int | None) -> torch.Generator | None:
+    if seed is None:
+        return None
+    return torch.Generator(device=vae.device).manual_seed(int(seed))
+
+
+# ------------------------------------------------------------------ melodies <-> ids
+def _windows(vae: VAE, melody: Melody, where: str, note_long: bool = True) -> list[Melody]:
+    """The consecutive windows a melody is read as (see the module doc)."""
+    if not isinstance(melody, Melody):
+        raise DataError(f"{where}: expected a Melody, got {type(melody).__name__}")
+    if melody.steps_per_quarter != STEPS_PER_QUARTER:
+        raise DataError(f"{where}: melody is on a grid of {melody.steps_per_quarter} steps per quarter; "
+                        f"the VAE uses {STEPS_PER_QUARTER}")
+    size = vae.seq_len
+    if melody.length < size:
+        raise DataError(f"{where}: melody is {_bars(melody.length)} ({melody.length} steps); "
+                        f"this VAE needs at least {_bars(size)} of 4/4 ({size} steps)")
+    if melody.steps_per_bar != BAR_STEPS:
+        num, den = melody.time_signature
+        log.warning("%s: melody is in %d/%d; the VAE reads it as 4/4 bars of %d steps", where, num, den, BAR_STEPS)
+    windows = [w for _, w in melody_windows(melody, vae.n_bars)]
+    if melody.length > size and note_long:
+        rest = melody.length - len(windows) * size
+        note = f" (the last {_bars(rest)} left out)" if rest else ""
+        log.warning("%s: melody is %s, longer than the VAE's %s; read as %d windows of %s%s",
+                    where, _bars(melody.length), _bars(size), len(windows), _bars(size), note)
+    return windows
+
+
+def _bars(steps: int) -> str:
+    n = steps / BAR_STEPS
+    return f"{n:g} bar" if n == 1 else f"{n:g} bars"
+
+
+def _encode_ids(vae: VAE, windows: Sequence[Melody], where: str) -> tuple[torch.Tensor, list[int]]:
+    ids, offsets = [], []
+    for w in windows:
+        try:
+            seq, off = vae.tokenizer.encode_with_offset(w)
+        except DataError as e:
+            raise DataError(f"{where}: {e}") from None
+        ids.append(seq)
+        offsets.append(off)
+    return torch.tensor(ids, dtype=torch.long, device=vae.device), offsets
+
+
+def _mu(vae: VAE, ids: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    was = vae.model.training
+    vae.model.eval()
+    try:
+        with torch.no_grad():
+            return torch.cat([vae.model.encode(ids[i:i + batch_size])[0] for i in range(0, len(ids), batch_size)])
+    finally:
+        vae.model.train(was)
+
+
+def _as_list(melodies: Melody | Iterable[Melody]) -> list[Melody]:
+    return [melodies] if isinstance(melodies, Melody) else list(melodies)
+
+
+def _codes_and_offsets(vae: VAE, melodies: Melody | Iterable[Melody], label: str = "melody"
+                       ) -> tuple[torch.Tensor, list[int], list[int]]:
+    """Codes (mu) of every window of every melody, their octave offsets, and windows per melody."""
+    items = _as_list(melodies)
+    if not items:
+        raise DataError("no melodies to encode")
+    windows: list[Melody] = []
+    counts = []
+    for i, m in enumerate(items):
+        ws = _windows(vae, m, label if len(items) == 1 else f"{label} {i + 1}")
+        windows += ws
+        counts.append(len(ws))
+    ids, offsets = _encode_ids(vae, windows, "encode")
+    return _mu(vae, ids), offsets, counts
+
+
+def encode_melodies(vae: VAE, melodies: Melody | Iterable[Melody], *, label: str = "melody") -> torch.Tensor:
+    """Codes ``[W, z_dim]`` (posterior means): one per window, melodies in order.
+
+    A melody of exactly the model's length gives one code; a longer one gives one
+    per consecutive window (logged, naming the melody by ``label``). Too short a
+    melody raises DataError.
+    """
+    return _codes_and_offsets(vae, melodies, label)[0]
+
+
+def _check_codes(vae: VAE, z: torch.Tensor | np.ndarray | Sequence[Sequence[float]]) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(z, dtype=np.float32) if not isinstance(z, torch.Tensor) else z)
+    if t.dim() == 1:
+        t = t.unsqueeze(0)
+    if t.dim() != 2 or t.shape[1] != vae.z_dim or t.shape[0] == 0:
+        raise DataError(f"latent codes must be [N, {vae.z_dim}] for this VAE, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise DataError("latent codes contain NaN or inf")
+    return t.to(device=vae.device, dtype=torch.float32)
+
+
+def _decode_ids(vae: VAE, z: torch.Tensor, temperature: float, seed: int | None) -> torch.Tensor:
+    if temperature < 0:
+        raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    return vae.model.decode(z, temperature=temperature or 1.0, greedy=temperature == 0,
+                            generator=_generator(vae, seed))
+
+
+def _to_melody(vae: VAE, ids: torch.Tensor, offset: int = 0, qpm: float = 120.0) -> Melody:
+    mel = vae.tokenizer.decode(ids.tolist(), qpm=qpm, time_signature=(4, 4), offset=offset)
+    return replace(mel, total_steps=vae.seq_len)
+
+
+def decode_latents(vae: VAE, z: torch.Tensor | np.ndarray, *, temperature: float = 0.5, seed: int | None = None,
+                   qpm: float = 120.0) -> list[Melody]:
+    """One melody of ``n_bars`` bars per code in ``z`` (``[N, z_dim]`` or ``[z_dim]``)."""
+    codes = _check_codes(vae, z)
+    ids = _decode_ids(vae, codes, temperature, seed)
+    return [_to_melody(vae, row, qpm=qpm) for row in ids]
+
+
+def sample_melodies(vae: VAE, n: int = 1, *, temperature: float = 0.5, seed: int | None = None,
+                    qpm: float = 120.0) -> list[Melody]:
+    """``n`` new melodies decoded from codes drawn from the prior N(0, I)."""
+    if n < 1:
+        raise ConfigError(f"number of melodies must be >= 1, got {n}")
+    g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    z = torch.randn(n, vae.z_dim, generator=g)
+    return decode_latents(vae, z, temperature=temperature, seed=seed, qpm=qpm)
+
+
+def interpolate_melodies(vae: VAE, a: Melody, b: Melody, steps: int = 5, *, temperature: float = 0.0,
+                         seed: int | None = None, labels: tuple[str, str] = ("first melody", "second melody")
+                         ) -> list[Melody]:
+    """``steps`` melodies along the spherical path from ``a``'s code to ``b``'s.
+
+    The first and last are the reconstructions of ``a`` and ``b`` (of their first
+    windows when they are longer than the model's length, which is logged).
+    """
+    if steps < 2:
+        raise ConfigError(f"interpolation needs steps >= 2, got {steps}")
+    ends = []
+    for name, m in zip(labels, (a, b)):
+        ws = _windows(vae, m, name, note_long=False)
+        if m.length > vae.seq_len:
+            log.warning("%s: melody is %s, longer than the VAE's %s; interpolating from its first %s",
+                        name, _bars(m.length), _bars(vae.seq_len), _bars(vae.seq_len))
+        ids, offs = _encode_ids(vae, ws[:1], name)
+        ends.append((_mu(vae, ids)[0], offs[0]))
+    (za, oa), (zb, ob) = ends
+    ts = torch.linspace(0.0, 1.0, steps, device=za.device)
+    ids = _decode_ids(vae, slerp(za, zb, ts), temperature, seed)
+    out = []
+    for t, row in zip(ts.tolist(), ids):
+        offset = 12 * round(((1 - t) * oa + t * ob) / 12)
+        out.append(_to_melody(vae, row, offset, qpm=a.qpm))
+    return out
+
+
+def reconstruct(vae: VAE, melody: Melody, *, temperature: float = 0.0, seed: int | None = None,
+                label: str = "melody") -> Melody:
+    """Encode and decode ``melody`` (window by window, joined again)."""
+    z, offsets, _ = _codes_and_offsets(vae, melody, label)
+    ids = _decode_ids(vae, z, temperature, seed)
+    parts = [_to_melody(vae, row, off, qpm=melody.qpm) for row, off in zip(ids, offsets)]
+    return replace(concat_melodies(parts), key=melody.key)
+
+
+# ------------------------------------------------------------------ attributes
+def _attribute_fns(attributes: Iterable[str] | Mapping[str, AttributeFn] | None) -> dict[str, AttributeFn]:
+    from muse.music.metrics import ATTRIBUTES
+
+    if attributes is None:
+        return dict(ATTRIBUTES)
+    if isinstance(attributes, Mapping):
+        bad = [k for k, f in attributes.items() if not callable(f)]
+        if bad:
+            raise ConfigError(f"attribute(s) {', '.join(map(str, bad))} must be functions Melody -> float")
+        return {str(k): f for k, f in attributes.items()}
+    out = {}
+    for name in attributes:
+        if name not in ATTRIBUTES:
+            raise ConfigError(f"unknown attribute {name!r}; built-in: {', '.join(ATTRIBUTES)} "
+                              "(or pass {name: function})")
+        out[name] = ATTRIBUTES[name]
+    return out
+
+
+def fit_attribute_vectors(vae: VAE, ids: torch.Tensor, windows: Sequence[Melody],
+                          attributes: Iterable[str] | Mapping[str, AttributeFn] | None = None,
+                          batch_size: int = 256) -> AttributeVectors:
+    """Attribute vectors from token windows ``ids [N, T]`` and the same windows as melodies."""
+    fns = _attribute_fns(attributes)
+    if len(windows) != len(ids):
+        raise DataError(f"{len(ids)} token windows but {len(windows)} melodies")
+    if len(windows) < 8:
+        raise DataError(f"need at least 8 windows of {vae.n_bars} bars to fit attribute vectors, got {len(windows)}")
+    z = _mu(vae, ids.to(vae.device), batch_size).cpu()
+    vectors = AttributeVectors()
+    for name, fn in fns.items():
+        values = torch.tensor([float(fn(w)) for w in windows], dtype=torch.float64)
+        vectors.fit(name, z, values)
+    return vectors
+
+
+def attribute_vectors(vae: VAE, corpus_melodies: Iterable[Melody],
+                      attributes: Iterable[str] | Mapping[str, AttributeFn] | None = None, *,
+                      hop_bars: int = 1, max_rest: float = 0.5) -> AttributeVectors:
+    """Attribute vectors over the windows of ``corpus_melodies``.
+
+    ``attributes``: None for :data:`muse.music.metrics.ATTRIBUTES`, a list of their
+    names, or ``{name: function(Melody) -> float}``. Windows are taken every
+    ``hop_bars`` bars; mostly silent ones (rest share above ``max_rest``) are skipped.
+    """
+    windows = [w for m in corpus_melodies for _, w in melody_windows(m, vae.n_bars, hop_bars=hop_bars,
+                                                                      max_rest=max_rest)]
+    if not windows:
+        raise DataError(f"no window of {vae.n_bars} bars with notes in the melodies given")
+    ids, _ = _encode_ids(vae, windows, "attribute_vectors")
+    return fit_attribute_vectors(vae, ids, windows, attributes)
+
+
+def resolve_attribute(vectors: AttributeVectors, name: str) -> str:
+    """The stored attribute ``name`` names: exact, or the one whose name contains it as a word
+    (``density`` -> ``note_density``)."""
+    if name in vectors:
+        return name
+    words = name.strip().lower().replace("-", "_").split("_")
+    hits = [n for n in vectors.names() if all(w in n.lower().split("_") for w in words)]
+    if len(hits) == 1:
+        return hits[0]
+    known = ", ".join(vectors.names()) or "none (compute them with attribute_vectors)"
+    what = "ambiguous" if hits else "unknown"
+    raise DataError(f"{what} attribute {name!r}; this model's attributes: {known}")
+
+
+def apply_attribute(vae: VAE, melody: Melody, name: str, amount: float = 1.0, *, temperature: float = 0.0,
+                    seed: int | None = None, vectors: AttributeVectors | None = None,
+                    label: str = "melody") -> Melody:
+    """``melody`` with ``amount`` times attribute vector ``name`` added to its code(s).
+
+    Uses the model's own vectors unless ``vectors`` is given; ``amount`` 0 gives
+    the plain reconstruction, negative amounts move the other way.
+    """
+    vecs = vae.attributes if vectors is None else vectors
+    if not len(vecs):
+        raise DataError("this VAE has no attribute vectors; compute them with attribute_vectors(vae, melodies)")
+    key = resolve_attribute(vecs, name)
+    z, offsets, _ = _codes_and_offsets(vae, melody, label)
+    ids = _decode_ids(vae, vecs.apply(z, key, float(amount)), temperature, seed)
+    parts = [_to_melody(vae, row, off, qpm=melody.qpm) for row, off in zip(ids, offsets)]
+    return replace(concat_melodies(parts), key=melody.key)
+
+
+# ------------------------------------------------------------------ files
+def read_input_melody(path: str | Path) -> Melody:
+    """The melody of a MIDI/MusicXML/ABC file, for the VAE.
+
+    A polyphonic file (several parts or chords) is reduced to its melody line
+    (most melodic part, highest note at each time), with a logged warning. An
+    ABC file with several tunes gives its first tune (logged).
+    """
+    from muse.music.extract import extract_melodies
+    from muse.music.midi_io import ABC_SUFFIXES, check_source, load_piece, read_melodies
+
+    p = check_source(path)
+    if p.suffix.lower() in ABC_SUFFIXES:
+        mels = read_melodies(p)
+        if not mels:
+            raise DataError("no melody found", p)
+        if len(mels) > 1:
+            log.warning("%s: holds %d melodies; using the first", p, len(mels))
+        return mels[0]
+    piece = load_piece(p)
+    pitched = [t for t in piece.tracks if t.notes and not t.is_drum]
+    chords = any(_overlaps(t.notes) for t in pitched)
+    if len(pitched) > 1 or chords:
+        what = f"{len(pitched)} parts" if len(pitched) > 1 else "chords"
+        log.warning("%s: polyphonic (%s); using its melody line (most melodic part, highest note at each time)",
+                    p, what)
+    mels = extract_melodies(piece.tracks, steps_per_quarter=STEPS_PER_QUARTER, qpm=piece.qpm,
+                            time_signature=piece.time_signature, key=piece.key, end_quarters=piece.end_quarters)
+    if not mels:
+        raise DataError("no melody found", p)
+    return mels[0]
+
+
+def _overlaps(notes: Sequence[tuple[float, float, int, int]]) -> bool:
+    end = -1.0
+    for start, stop, _, _ in sorted(notes):
+        if start < end - 1e-6:
+            return True
+        end = max(end, stop)
+    return False

@@ -1,0 +1,191 @@
+"""``muse train vae``: MusicVAE-style melody VAEs on fixed-length bar slices.
+
+Data: melodies of a corpus (default Essen), split at rests of ``gap_bars`` bars
+as Magenta does, then cut into windows of ``bars`` bars (2 for ``vae``, 16 for
+``vae-hier``) every ``hop_bars`` bars. As in MusicVAE, only melodies whose bar
+is 16 steps (4/4 or 2/2 at 4 steps per quarter; the first time signature of a
+piece counts) are used, so every window is exactly ``bars * 16`` steps and its
+bar lines are the piece's; windows with more than ``max_rest`` of their steps
+silent are dropped. The train/valid/test split is by piece, so the windows
+of one tune never straddle splits.
+
+Tokens: Magenta melody events (``ON_p``/``OFF``/``HOLD``, one per 16th), pitches
+folded by octaves into ``min_pitch..max_pitch`` but *not* transposed to C: the
+training split is instead augmented with every transposition (-5..+6 semitones)
+that stays in range (``augment``), so the latent space covers all keys and
+transposition stays a meaningful direction. Documents are the windows
+themselves, without BOS/EOS, all of length ``T``; batches are plain ``[B, T]``.
+
+After training the best checkpoint is exported to ``run/model`` with attribute
+vectors (``attributes.json``) fitted on up to 2048 validation windows.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from muse.core import distributed as D
+from muse.core.config import RunConfig
+from muse.data.batches import DocumentBatches
+from muse.data.store import split_of
+from muse.errors import ConfigError, DataError
+from muse.music.corpora import CorpusReport, augment_transpositions, corpus_sources, iter_corpus
+from muse.music.latent_space import ATTRIBUTES_FILE, BAR_STEPS, STEPS_PER_QUARTER, melody_windows
+from muse.tasks.base import ModelSpec, Prepared
+from muse.tasks.lm import LMTask, export_run
+from muse.tokenizers.base import Tokenizer
+
+ATTRIBUTE_WINDOWS = 2048
+"""Windows used to fit the attribute vectors shipped with a trained model."""
+
+_SLICE_KEYS = ("bars", "hop_bars", "max_rest", "augment", "min_pitch", "max_pitch", "gap_bars", "limit")
+
+
+class VAETask(LMTask):
+    name = "vae"
+    help = "MusicVAE-style melody VAE (flat 2-bar or hierarchical 16-bar)"
+    default_model = "vae"
+    models = {
+        "vae": ModelSpec("vae", {"n_bars": 2, "embed_dim": 32, "enc_hidden": 256, "enc_layers": 1,
+                                 "dec_hidden": 256, "dec_layers": 2, "z_dim": 128, "free_bits": 0.0,
+                                 "max_beta": 0.2, "beta_rate": 0.999, "sampling_schedule": "inverse_sigmoid",
+                                 "sampling_rate": 1000.0}),
+        "vae-hier": ModelSpec("vae", {"n_bars": 16, "hierarchical": True, "embed_dim": 32, "enc_hidden": 256,
+                                      "enc_layers": 1, "conductor_hidden": 256, "conductor_layers": 1,
+                                      "dec_hidden": 256, "dec_layers": 2, "z_dim": 256, "free_bits": 64.0,
+                                      "max_beta": 0.2, "beta_rate": 0.999, "sampling_schedule": "none"}),
+    }
+    data_defaults = {
+        "corpus": "essen",
+        "bars": None,  # window length in 4/4 bars; None: the model's n_bars (2 for vae, 16 for vae-hier)
+        "hop_bars": 1,
+        "max_rest": 0.5,  # drop windows with a larger share of silent steps
+        "augment": True,  # all in-range transpositions of the training split
+        "min_pitch": 48,
+        "max_pitch": 83,
+        "gap_bars": 1.0,  # split melodies at rests this long (Magenta); None: never
+        "limit": None,  # parse at most this many pieces
+        "valid_frac": 0.05,
+        "test_frac": 0.05,
+        "cache_dir": None,
+        "rebuild": False,
+        "workers": 2,
+    }
+    train_defaults = {"steps": 5000, "batch_size": 64, "lr": 1e-3, "min_lr": 1e-5, "schedule": "cosine",
+                      "warmup_steps": 0, "weight_decay": 0.0, "grad_clip": 1.0, "eval_every": 250,
+                      "eval_batches": 20}
+
+    # ---- data
+    def resolve_data(self, data: dict[str, Any], model_bars: int = 2) -> dict[str, Any]:
+        """A checked copy of ``data`` with ``bars`` filled in."""
+        d = {**self.data_defaults, **data}
+        if d["bars"] is None:
+            d["bars"] = model_bars
+        for k in ("bars", "hop_bars"):
+            if not isinstance(d[k], int) or isinstance(d[k], bool) or d[k] < 1:
+                raise ConfigError(f"data.{k} must be a whole number >= 1, got {d[k]!r}")
+        if not isinstance(d["max_rest"], (int, float)) or not 0.0 <= d["max_rest"] <= 1.0:
+            raise ConfigError(f"data.max_rest must be a number in [0, 1], got {d['max_rest']!r}")
+        if d["gap_bars"] is not None and (not isinstance(d["gap_bars"], (int, float)) or not d["gap_bars"] > 0):
+            raise ConfigError(f"data.gap_bars must be a number > 0 or None, got {d['gap_bars']!r}")
+        return d
+
+    def load_data(self, data: dict[str, Any], resume_tok: Tokenizer | None = None, dist: D.DistEnv | None = None):
+        return super().load_data(self.resolve_data(data), resume_tok, dist)
+
+    def sources(self, data: dict[str, Any]) -> list[Path]:
+        return corpus_sources(data["corpus"])
+
+    def tokenizer_options(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {"vae_slices": 1, **{k: data[k] for k in _SLICE_KEYS}}
+
+    def load_items(self, data: dict[str, Any]):
+        report = CorpusReport()
+        items = list(iter_corpus(data["corpus"], workers=int(data["workers"]), limit=data["limit"],
+                                 min_bars=data["bars"], min_pitches=2, max_steps=None,
+                                 split_silence_bars=data["gap_bars"], report=report))
+        kept = [(pid, m) for pid, m in items if m.steps_per_quarter == STEPS_PER_QUARTER
+                and m.steps_per_bar == BAR_STEPS]
+        if len(kept) < len(items):
+            print(f"muse: vae uses melodies in 4/4 (or 2/2): kept {len(kept)} of {len(items)} "
+                  f"from {data['corpus']}", file=sys.stderr)
+        return kept, list(report.skipped)
+
+    def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: dict[str, Any]) -> Tokenizer:
+        from muse.tokenizers.melody import MelodyEventTokenizer
+
+        return MelodyEventTokenizer(data["min_pitch"], data["max_pitch"], squash=True, transpose_to_key=False,
+                                    steps_per_quarter=STEPS_PER_QUARTER)
+
+    def encode_docs(self, items, tok, data):
+        for piece_id, mel in items:
+            split = split_of(piece_id, data["valid_frac"], data["test_frac"])
+            versions = [mel]
+            if data["augment"] and split == "train":
+                versions = augment_transpositions(mel, low=data["min_pitch"], high=data["max_pitch"] + 1) or [mel]
+            for m in versions:
+                for _, window in melody_windows(m, data["bars"], hop_bars=data["hop_bars"],
+                                                max_rest=float(data["max_rest"])):
+                    try:
+                        yield split, tok.encode(window)
+                    except DataError:
+                        continue  # not monophonic after quantisation: nothing the model can read
+
+    def generation_defaults(self) -> dict[str, Any]:
+        return {"temperature": 0.5}
+
+    # ---- training
+    def prepare(self, cfg: RunConfig, dist: D.DistEnv, resume_from: Path | None) -> Prepared:
+        spec = self.models[cfg.model]
+        model_bars = int(cfg.model_config.get("n_bars", spec.defaults.get("n_bars", 2)))
+        cfg.data = self.resolve_data(cfg.data, model_bars)
+        bars = cfg.data["bars"]
+        cfg.model_config["n_bars"] = bars
+        cfg.model_config["seq_len"] = bars * BAR_STEPS
+        if cfg.model_config.get("sampling_schedule", "") is None:  # `model.sampling_schedule=none` parses to None
+            cfg.model_config["sampling_schedule"] = "none"
+        return super().prepare(cfg, dist, resume_from)
+
+    def batch_sources(self, stores, tok: Tokenizer, cfg: RunConfig, dist: D.DistEnv):
+        t, seed = cfg.train, cfg.train.seed
+        if len(stores["train"]) < t.batch_size:
+            raise DataError(f"{cfg.data['corpus']}: only {len(stores['train'])} training windows of "
+                            f"{cfg.data['bars']} bars, fewer than one batch of {t.batch_size}")
+        train = DocumentBatches(stores["train"], t.batch_size, seed, dist.rank, dist.world, pad_id=tok.pad_id,
+                                mode="plain", bucket=False)
+        valid = None
+        if len(stores["valid"]) >= t.batch_size:
+            valid = DocumentBatches(stores["valid"], t.batch_size, seed + 1, dist.rank, dist.world,
+                                    pad_id=tok.pad_id, mode="plain", bucket=False)
+        return train, valid
+
+    def finish(self, cfg: RunConfig, prepared: Prepared, run_dir: Path) -> None:
+        model_dir = export_run(run_dir, self.name)
+        if model_dir is None:
+            return
+        source = prepared.valid if prepared.valid is not None else prepared.train
+        vectors = fit_store_attributes(model_dir, source.store, seed=cfg.train.seed)  # type: ignore[attr-defined]
+        if vectors is not None:
+            vectors.save(model_dir / ATTRIBUTES_FILE)
+
+
+def fit_store_attributes(model_dir: Path, store, seed: int = 0, n: int = ATTRIBUTE_WINDOWS):
+    """Attribute vectors of the model in ``model_dir`` over up to ``n`` windows of a token store."""
+    from muse.music.latent_space import fit_attribute_vectors, load_vae
+
+    vae = load_vae(model_dir)
+    count = len(store)
+    if count < 8:
+        return None
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.permutation(count)[:n])
+    ids = torch.tensor(np.stack([store.doc(int(i)) for i in pick]).astype(np.int64))
+    windows = [vae.tokenizer.decode(row.tolist()) for row in ids]
+    return fit_attribute_vectors(vae, ids, windows)
+
+
+TASK = VAETask()
