@@ -12,7 +12,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s.add_parser("list", help="built-in corpora and their sizes")
     b = s.add_parser("build", help="tokenize a corpus into the cache (training does this on demand)")
     b.add_argument("name", help="built-in name (essen, oneills, ryans, bach, bach-all, tang, tang300, ...) or a path")
-    b.add_argument("--kind", choices=["melody", "poem"], help="default: melody for music corpora/folders, else poem")
+    b.add_argument("--kind", choices=["melody", "poem", "vae"], help="default: melody for music corpora/folders, else poem")
     b.add_argument("--rebuild", action="store_true")
     b.add_argument("overrides", nargs="*", metavar="key=value", help="data options, e.g. tokenizer=remi augment=true")
     return p
