@@ -235,8 +235,8 @@ class Trainer:
     def _train_step(self, prefetch: DevicePrefetcher) -> dict[str, float]:
         cfg, accum = self.cfg, self.cfg.grad_accum
         batches = [prefetch.get(self.step * accum + m) for m in range(accum)]
-        logged: dict[str, float] = {}
-        ntokens = 0.0
+        logged: dict[str, Any] = {}
+        ntokens: Any = 0.0
         for group, opt in self.optimizers.items():
             ctx = StepContext(step=self.step, group=group, training=True, max_steps=self.total_steps)
             opt.zero_grad(set_to_none=True)
@@ -261,14 +261,27 @@ class Trainer:
             prefix = "" if len(self.optimizers) == 1 else f"{group}_"
             for k, v in totals.items():
                 if k == "ntokens":
-                    ntokens += float(v)
+                    ntokens = ntokens + v
                 else:
-                    logged[prefix + k] = float(v)
-            logged[prefix + "grad_norm"] = float(gnorm)
+                    logged[prefix + k] = v
+            logged[prefix + "grad_norm"] = gnorm.detach()
             logged[prefix + "lr"] = self.schedulers[group].get_last_lr()[0]
-        if ntokens:
+        if torch.is_tensor(ntokens):
             logged["ntokens"] = ntokens * self.dist.world
         return logged
+
+    def _materialize(self, pending: list[tuple[int, dict]]) -> list[tuple[int, dict[str, float]]]:
+        """Metrics of the pending steps as floats (one device sync for all of them); raises on NaN/inf."""
+        out = []
+        for step, raw in pending:
+            m = {k: float(v) for k, v in raw.items()}
+            if not self._finite(m):
+                raise TrainingDiverged(
+                    f"loss or gradient became NaN/inf at step {step}; the last good checkpoint is kept in {self.ckpt_dir}"
+                )
+            out.append((step, m))
+        pending.clear()
+        return out
 
     def _finite(self, metrics: dict[str, float]) -> bool:
         ok = all(math.isfinite(v) for k, v in metrics.items() if k.endswith("loss"))
@@ -304,6 +317,8 @@ class Trainer:
         t_start = time.perf_counter() - self.elapsed
         window_t, window_tok, window_n = time.perf_counter(), 0.0, 0
         acc: dict[str, float] = {}
+        pending: list[tuple[int, dict]] = []
+        lazy = self.device.type == "cuda"
         self.model.train()
         try:
             while True:
@@ -316,20 +331,22 @@ class Trainer:
                 if D.broadcast_flag(self._stop_requested, self.device) if self.dist.enabled else self._stop_requested:
                     stopped = "interrupted"
                     break
-                metrics = self._train_step(prefetch)
-                if not self._finite(metrics):
-                    raise TrainingDiverged(
-                        f"loss or gradient became NaN/inf at step {self.step + 1}; "
-                        f"the last good checkpoint is kept in {self.ckpt_dir}"
-                    )
+                pending.append((self.step + 1, self._train_step(prefetch)))
                 self.step += 1
                 self.elapsed = time.perf_counter() - t_start
-                window_tok += metrics.pop("ntokens", 0.0)
-                window_n += 1
-                for k, v in metrics.items():
-                    acc[k] = acc.get(k, 0.0) + v
+                at_end = self.total_steps is not None and self.step >= self.total_steps
+                log_now = self.step % cfg.log_every == 0 or at_end
+                eval_now = self.val_data is not None and (self.step % cfg.eval_every == 0 or at_end)
+                # On CUDA, metrics stay on the device until they are needed: no sync every step.
+                if (not lazy or log_now or eval_now or self.callbacks or self.step % save_every == 0
+                        or cfg.max_time is not None):
+                    for _, metrics in self._materialize(pending):
+                        window_tok += metrics.pop("ntokens", 0.0)
+                        window_n += 1
+                        for k, v in metrics.items():
+                            acc[k] = acc.get(k, 0.0) + v
                 epoch = self.step * cfg.grad_accum / spe if spe else 0.0
-                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                if log_now:
                     dt = max(time.perf_counter() - window_t, 1e-9)
                     mean = self._mean_over_ranks({k: v / window_n for k, v in acc.items()})
                     if window_tok:
@@ -344,8 +361,7 @@ class Trainer:
                     bar.update(1)
                 for cb in self.callbacks if self.dist.is_main else ():
                     cb.on_step_end(self, self.step, metrics)
-                at_end = self.total_steps is not None and self.step >= self.total_steps
-                if self.val_data is not None and (self.step % cfg.eval_every == 0 or at_end):
+                if eval_now:
                     val = self.evaluate()
                     improved = self._track_best(val)
                     if log:
@@ -365,6 +381,7 @@ class Trainer:
             signal.signal(signal.SIGINT, old_handler) if old_handler is not None else None
             if bar:
                 bar.close()
+        self._materialize(pending)  # never save weights after an unchecked step
         if self._last_saved_step != self.step:
             last_ckpt = self.save("last") or last_ckpt
         if log:
