@@ -1,0 +1,56 @@
+"""The models that ship inside the package load and work right after install."""
+import json
+
+import pytest
+import torch
+
+import muse
+from muse.pretrained import SHIPPED_DIR, shipped_models
+
+EXPECTED = {"melody-lstm": "melody", "melody-transformer": "melody", "poem-tang": "poem", "poem-english": "poem",
+            "vae-2bar": "vae", "gan-digits": "gan"}
+LIMIT_MB = {"vae": 20}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_shipped_model_has_card_config_and_fits_the_size_limit(name):
+    d = SHIPPED_DIR / name
+    assert name in shipped_models(), f"{name} is not shipped"
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["kind"] == EXPECTED[name] and cfg["format"] == muse.CHECKPOINT_FORMAT
+    card = (d / "README.md").read_text()
+    assert "corpus" in card and "steps" in card
+    size_mb = sum(f.stat().st_size for f in d.iterdir()) / 1e6
+    assert size_mb <= LIMIT_MB.get(cfg["kind"], 10)
+    lm = muse.load_model(name)
+    assert lm.kind == EXPECTED[name]
+
+
+def test_default_melody_model_obeys_key_and_length():
+    mels = muse.generate_melodies(bars=4, num=2, key="Eb", scale="major", seed=0)
+    allowed = {(3 + i) % 12 for i in (0, 2, 4, 5, 7, 9, 11)}
+    for m in mels:
+        assert m.notes and all(n.pitch % 12 in allowed for n in m.notes)
+        assert m.length == 4 * 16 and m.notes[0].start == 0
+
+
+def test_default_poem_models_write_forms():
+    from muse.poetry.english import check_english_form
+    from muse.poetry.forms import check_chinese_form
+
+    poem = muse.write_poems(request=muse.PoemRequest(form="qijue", rhyme=True), seed=0)[0]
+    assert check_chinese_form(poem, "qijue", rhyme=True) == []
+    verse = muse.write_poems(request=muse.PoemRequest(lines=4), seed=0)[0]
+    assert check_english_form(verse, lines=4) == []
+
+
+def test_shipped_vae_and_gan_sample():
+    from muse.music.latent_space import load_vae, sample_melodies
+
+    vae = load_vae("vae-2bar")
+    mels = sample_melodies(vae, 3, seed=0)
+    assert len(mels) == 3 and all(m.length == 32 for m in mels)
+    assert vae.attributes is not None and "note_density" in vae.attributes.names
+    gan = muse.load_model("gan-digits").model
+    x = gan.sample(8, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (8, 1, 32, 32) and x.min() >= -1 and x.max() <= 1 and x.std() > 0.1
