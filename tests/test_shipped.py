@@ -54,3 +54,14 @@ def test_shipped_vae_and_gan_sample():
     gan = muse.load_model("gan-digits").model
     x = gan.sample(8, generator=torch.Generator().manual_seed(0))
     assert x.shape == (8, 1, 32, 32) and x.min() >= -1 and x.max() <= 1 and x.std() > 0.1
+
+
+def test_demo_writes_melody_poems_and_images(tmp_path):
+    from muse.cli import main
+
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    for name in ("melody_001.mid", "melody_001.wav", "melody_001.png", "poems.txt", "gan_digits.png",
+                 "stylized_chelsea.png"):
+        assert (tmp_path / name).stat().st_size > 100, name
+    text = (tmp_path / "poems.txt").read_text(encoding="utf-8")
+    assert "[qijue]" in text and "[english]" in text

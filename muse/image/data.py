@@ -180,6 +180,18 @@ def load_skimage_patches(
     return out * 2.0 - 1.0
 
 
+def load_skimage_image(name: str, size: int | None = None) -> torch.Tensor:
+    """A whole scikit-image sample picture as ``[1, 3, H, W]`` in ``[0, 1]`` (longer side ``size``)."""
+    arr = _bundled_skimage(name)
+    if arr is None:
+        raise DataError(f"scikit-image sample {name!r} is not bundled with the installed wheel")
+    im = Image.fromarray(arr.astype(np.uint8)).convert("RGB")
+    if size is not None:
+        scale = size / max(im.size)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.LANCZOS)
+    return _to_tensor(im).unsqueeze(0)
+
+
 def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
     """Read one picture as ``[1, 3, H, W]`` in ``[0, 1]``.
 

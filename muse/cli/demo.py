@@ -1,0 +1,54 @@
+"""muse demo — a melody, poems and images from the shipped models, in a minute or two on a CPU."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("demo", help="write a melody, poems and images from the shipped models")
+    p.add_argument("--out", default="demo-out")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    import muse
+    from muse.image.data import load_skimage_image, save_image
+    from muse.image.grid import save_grid
+    from muse.image.stylize import stylize
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:5.1f}s] {msg}", flush=True)
+
+    mels = muse.generate_melodies("melody-transformer", bars=8, num=2, key="D", scale="major", seed=args.seed)
+    for files in muse.save_melodies(mels, out, prefix="melody"):
+        say("melody  " + "  ".join(str(p) for p in files.values()))
+
+    poems = [("qijue", muse.write_poems("poem-tang", muse.PoemRequest(form="qijue", rhyme=True), seed=args.seed)[0]),
+             ("wujue acrostic", muse.write_poems("poem-tang", muse.PoemRequest(form="wujue", acrostic="春夏秋冬"),
+                                                 seed=args.seed)[0]),
+             ("english", muse.write_poems("poem-english", muse.PoemRequest(lines=4, rhyme_scheme="AABB"),
+                                          seed=args.seed)[0])]
+    text = "\n\n".join(f"[{name}]\n{poem}" for name, poem in poems) + "\n"
+    (out / "poems.txt").write_text(text, encoding="utf-8")
+    print(text)
+    say(f"poems   {out / 'poems.txt'}")
+
+    gan = muse.load_model("gan-digits")
+    torch.manual_seed(args.seed)
+    with torch.no_grad():
+        grid = gan.model.sample(64, generator=torch.Generator().manual_seed(args.seed))
+    say(f"image   {save_grid(grid, out / 'gan_digits.png', nrow=8)}")
+
+    content, style = load_skimage_image("chelsea", 160), load_skimage_image("gravel", 160)
+    img, info = stylize(content, [style], size=160, steps=40, style_weight=2.0, preserve_colors=True, progress=False)
+    say(f"image   {save_image(img, out / 'stylized_chelsea.png')} (features: {info['network'].split(';')[0]})")
+    return 0
