@@ -50,7 +50,7 @@ def test_shipped_vae_and_gan_sample():
     vae = load_vae("vae-2bar")
     mels = sample_melodies(vae, 3, seed=0)
     assert len(mels) == 3 and all(m.length == 32 for m in mels)
-    assert vae.attributes is not None and "note_density" in vae.attributes.names
+    assert vae.attributes is not None and "note_density" in vae.attributes.names()
     gan = muse.load_model("gan-digits").model
     x = gan.sample(8, generator=torch.Generator().manual_seed(0))
     assert x.shape == (8, 1, 32, 32) and x.min() >= -1 and x.max() <= 1 and x.std() > 0.1

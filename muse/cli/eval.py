@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     m.add_argument("--ngram", action="store_true", help="also fit and evaluate a Kneser-Ney 4-gram on the "
                                                         "train split of the same tokens")
     m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--temperature", type=float, default=1.0)
+    m.add_argument("--temperature", type=float, help="default: the model's own")
     m.add_argument("--device", default="cpu")
     return p
 

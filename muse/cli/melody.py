@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--scale", help="major, minor, dorian, pentatonic, blues, ... (hard constraint)")
     p.add_argument("--low", type=int, default=0, help="lowest MIDI pitch allowed")
     p.add_argument("--high", type=int, default=127, help="highest MIDI pitch allowed")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, help="sampling temperature (default: the model's own, see its card)")
     p.add_argument("--top-k", type=int)
     p.add_argument("--top-p", type=float)
     p.add_argument("--beam-size", type=int, default=1)

@@ -93,7 +93,7 @@ def generate_melodies(
     scale: str | None = None,
     low: int = 0,
     high: int = 127,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     top_k: int | None = None,
     top_p: float | None = None,
     beam_size: int = 1,
@@ -106,11 +106,14 @@ def generate_melodies(
 ) -> list[Melody]:
     """Generate ``num`` melodies of ``bars`` bars (including the primer, if any).
 
+    ``temperature`` defaults to the one the model was shipped with.
     ``key``/``scale`` and ``low``/``high`` are hard constraints: every generated
     pitch lies in the scale and the range. A primer is continued from its end;
     its notes are kept exactly.
     """
     lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, expect_kind="melody")
+    if temperature is None:  # the model's own default (its generation config), else 1
+        temperature = float((lm.meta.get("generation") or {}).get("temperature", 1.0))
     tok = lm.tokenizer
     if tok is None or not hasattr(tok, "pitch_of"):
         raise ConfigError("this model has no melody tokenizer; use a model trained with `muse train melody`")

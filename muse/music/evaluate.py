@@ -287,7 +287,7 @@ def evaluate_melody_model(
     ngram: bool = False,
     data: dict[str, Any] | None = None,
     seed: int = 0,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Held-out bits per event/note and MusPy metrics of ``num`` generated melodies.

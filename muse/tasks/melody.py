@@ -74,7 +74,7 @@ class MelodyTask(LMTask):
             print(f"muse: {n_fail} melodies could not be tokenized and were skipped", file=sys.stderr)
 
     def generation_defaults(self) -> dict[str, Any]:
-        return {"temperature": 1.0}
+        return {"temperature": 0.9}
 
 
 def make_melody_tokenizer(data: dict[str, Any]) -> Tokenizer:
