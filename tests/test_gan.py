@@ -22,14 +22,6 @@ from muse.models.gan import DCGAN, slerp
 from muse.models.registry import build_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run faster single-threaded, and the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def tiny(size: int = 16, **kw) -> DCGAN:
     return DCGAN(DCGAN.Config(image_size=size, nz=8, ngf=8, ndf=8, **kw))

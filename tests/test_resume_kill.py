@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from muse.core.checkpoint import load_checkpoint

@@ -24,14 +24,6 @@ from muse.models.style_nets import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run faster single-threaded, and the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _smooth(t: torch.Tensor, k: int = 5) -> torch.Tensor:
     return F.avg_pool2d(F.pad(t, (k // 2,) * 4, mode="replicate"), k, 1)

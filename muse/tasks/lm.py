@@ -89,7 +89,7 @@ class LMTask(Task):
     def load_data(self, data: dict[str, Any], resume_tok: Tokenizer | None = None, dist: D.DistEnv | None = None):
         """Open (or build) the token store for ``data``; returns (stores, tokenizer, manifest)."""
         if not data.get("corpus"):
-            raise ConfigError(f"say what to train on: --corpus NAME or --data PATH (muse corpora list shows built-ins)")
+            raise ConfigError("say what to train on: --corpus NAME or --data PATH (muse corpora list shows built-ins)")
         dist = dist or D.DistEnv()
         key = {
             "task": self.name,

@@ -19,6 +19,19 @@ from muse.tokenizers.base import Tokenizer
 _SPECIALS = ("PAD", "BOS", "EOS")
 
 
+def check_melody(melody: Melody, steps_per_quarter: int) -> None:
+    """DataError unless ``melody`` is monophonic and on a grid of ``steps_per_quarter``."""
+    if melody.steps_per_quarter != steps_per_quarter:
+        raise DataError(
+            f"melody is on a grid of {melody.steps_per_quarter} steps per quarter; "
+            f"this tokenizer uses {steps_per_quarter}"
+        )
+    try:
+        melody.validate()
+    except ValueError as err:
+        raise DataError(f"not a monophonic melody: {err}") from None
+
+
 def key_offset(key: tuple[int, str] | None) -> int:
     """Semitones (in -6..5) that move ``key`` to C major or A minor; 0 for no key."""
     if key is None:
@@ -127,15 +140,7 @@ class MelodyEventTokenizer(Tokenizer):
     def encode_with_offset(self, melody: Melody) -> tuple[list[int], int]:
         """Ids and the transposition (semitones) applied before encoding; 0 unless
         ``transpose_to_key`` or ``squash`` moved the melody."""
-        if melody.steps_per_quarter != self.steps_per_quarter:
-            raise DataError(
-                f"melody is on a grid of {melody.steps_per_quarter} steps per quarter; "
-                f"this tokenizer uses {self.steps_per_quarter}"
-            )
-        try:
-            melody.validate()
-        except ValueError as err:
-            raise DataError(f"not a monophonic melody: {err}") from None
+        check_melody(melody, self.steps_per_quarter)
         offset = key_offset(melody.key) if self.transpose_to_key else 0
         pitches = [p + offset for p in melody.pitches]
         if self.squash:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody, Note
 from muse.tokenizers.base import Tokenizer
+from muse.tokenizers.melody import check_melody
 
 DEFAULT_TIME_SIGNATURES: tuple[tuple[int, int], ...] = (
     (1, 4), (2, 4), (3, 4), (4, 4), (5, 4), (6, 4), (7, 4),
@@ -171,15 +172,7 @@ class RemiTokenizer(Tokenizer):
 
     def encode(self, item: Melody) -> list[int]:
         melody = item
-        if melody.steps_per_quarter != self.steps_per_quarter:
-            raise DataError(
-                f"melody is on a grid of {melody.steps_per_quarter} steps per quarter; "
-                f"this tokenizer uses {self.steps_per_quarter}"
-            )
-        try:
-            melody.validate()
-        except ValueError as err:
-            raise DataError(f"not a monophonic melody: {err}") from None
+        check_melody(melody, self.steps_per_quarter)
         header = [self.time_signature_id(melody.time_signature)]
         if self.use_key and melody.key is not None:
             header.append(self._ids[f"Key_{_key_name(melody.key)}"])
