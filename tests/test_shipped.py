@@ -65,3 +65,16 @@ def test_demo_writes_melody_poems_and_images(tmp_path):
         assert (tmp_path / name).stat().st_size > 100, name
     text = (tmp_path / "poems.txt").read_text(encoding="utf-8")
     assert "[qijue]" in text and "[english]" in text
+
+
+def test_english_rhymes_come_from_the_corpus_vocabulary():
+    import re
+
+    from muse.poetry.english import check_english_form
+
+    words = set(json.loads((SHIPPED_DIR / "poem-english" / "config.json").read_text())["words"])
+    assert {"love", "thee", "king"} <= words
+    poem = muse.write_poems("poem-english", muse.PoemRequest(lines=4, rhyme_scheme="AABB"), seed=1)[0]
+    assert check_english_form(poem, lines=4, rhyme_scheme="AABB") == []
+    for line in poem.split("\n"):
+        assert re.findall(r"[A-Za-z']+", line)[-1].lower().strip("'") in words

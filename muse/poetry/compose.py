@@ -41,8 +41,11 @@ def default_model_for(req: PoemRequest) -> str:
     return DEFAULT_CHINESE_MODEL if req.chinese else DEFAULT_ENGLISH_MODEL
 
 
-def build_constraints(tok, req: PoemRequest) -> list[Constraint]:  # noqa: ANN001 - any Tokenizer
-    """Form constraints for the request; ConstraintError before generation when impossible."""
+def build_constraints(tok, req: PoemRequest, words: list[str] | None = None) -> list[Constraint]:  # noqa: ANN001
+    """Form constraints for the request; ConstraintError before generation when impossible.
+
+    ``words`` (the model's corpus vocabulary, when it ships one) limits English rhyme words.
+    """
     if req.form is not None:
         from muse.poetry.forms import ChineseFormConstraint
 
@@ -54,8 +57,13 @@ def build_constraints(tok, req: PoemRequest) -> list[Constraint]:  # noqa: ANN00
     if req.lines is not None or req.stanza is not None or req.rhyme_scheme or req.acrostic:
         from muse.poetry.english import EnglishFormConstraint
 
-        return [EnglishFormConstraint(tok, lines=req.lines, stanza=req.stanza, rhyme_scheme=req.rhyme_scheme,
-                                      acrostic=req.acrostic)]
+        kw = dict(lines=req.lines, stanza=req.stanza, rhyme_scheme=req.rhyme_scheme, acrostic=req.acrostic)
+        if words:
+            try:
+                return [EnglishFormConstraint(tok, words=words, **kw)]
+            except ConstraintError:
+                pass  # the corpus vocabulary is too small to rhyme: use the whole pronouncing dictionary
+        return [EnglishFormConstraint(tok, **kw)]
     return []
 
 
@@ -108,7 +116,7 @@ def write_poems(
         raise ConfigError(f"the number of poems must be at least 1, got {num}")
     lm = _load(model, req, device)
     tok = lm.tokenizer
-    constraints = build_constraints(tok, req)
+    constraints = build_constraints(tok, req, lm.meta.get("words"))
     prompt = _prompt_ids(tok, req)
     if len(prompt) > 1 and constraints:
         # the prompt must itself obey the form so far
@@ -148,7 +156,7 @@ def stream_poem(
     req = request or PoemRequest()
     lm = _load(model, req, device)
     tok = lm.tokenizer
-    constraints = build_constraints(tok, req)
+    constraints = build_constraints(tok, req, lm.meta.get("words"))
     prompt = _prompt_ids(tok, req)
     cfg = GenerationConfig(max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                            repetition_penalty=repetition_penalty, eos_id=tok.eos_id, seed=seed)

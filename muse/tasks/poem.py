@@ -1,6 +1,9 @@
 """``muse train poem``: character or sentencepiece language models over poems."""
 from __future__ import annotations
 
+import json
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -64,8 +67,28 @@ class PoemTask(LMTask):
             return SentencePieceTokenizer.train(texts, vocab_size=int(data["vocab_size"]), model_type=kind)
         raise ConfigError(f"data.tokenizer must be char, unigram or bpe, not {kind!r}")
 
+    def finish(self, cfg, prepared, run_dir: Path) -> None:  # noqa: ANN001
+        """Export the model with its corpus vocabulary (English rhyme words come from it)."""
+        super().finish(cfg, prepared, run_dir)
+        config = run_dir / "model" / "config.json"
+        if config.exists():
+            items, _ = self.load_items(cfg.data)
+            words = corpus_words(t for _, t in items)
+            if words:
+                meta = json.loads(config.read_text(encoding="utf-8"))
+                meta["words"] = words
+                config.write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+
     def generation_defaults(self) -> dict[str, Any]:
         return {"temperature": 0.8, "top_p": 0.95}
+
+
+def corpus_words(texts, min_count: int = 2, limit: int = 20000) -> list[str]:  # noqa: ANN001
+    """Latin-script words used at least ``min_count`` times, most frequent first (empty for CJK corpora)."""
+    counts: Counter[str] = Counter()
+    for t in texts:
+        counts.update(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z']*[A-Za-z]|[A-Za-z]", t))
+    return [w for w, c in counts.most_common(limit) if c >= min_count and (len(w) > 1 or w in ("a", "i", "o"))]
 
 
 def _relative(source: str, root: Path) -> str:
