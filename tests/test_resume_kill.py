@@ -66,3 +66,20 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path):
     b = load_checkpoint(tmp_path / "two" / "checkpoints" / "last.pt")["model"]
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def test_ctrl_c_saves_last_checkpoint_and_exits_cleanly(tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "tests.helpers.train_tiny", str(tmp_path / "run"), "400", "--slow"],
+                         cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    while line and not line.startswith("STEP 12"):
+        line = p.stdout.readline()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert "interrupt received" in out + err
+    step = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"]
+    assert 12 <= step < 400
+    r = run(tmp_path / "run", 400, "--resume")
+    assert r.returncode == 0, r.stderr
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 400

@@ -1,4 +1,5 @@
 import csv
+import json
 import math
 
 import pytest
@@ -134,3 +135,40 @@ def test_unwritable_output_dir(tmp_path):
     t.ckpt_dir = t.run_dir / "checkpoints"
     with pytest.raises(MuseError, match="not writable"):
         t.fit()
+
+
+def test_checkpoint_from_another_format_is_refused(tmp_path):
+    import muse
+    from muse.core.checkpoint import atomic_torch_save
+
+    t = make(tmp_path, steps=2)
+    t.fit()
+    ck = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    ck["format"] = muse.CHECKPOINT_FORMAT + 1
+    atomic_torch_save(ck, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="future.pt.*format"):
+        load_checkpoint(tmp_path / "future.pt")
+
+
+def test_config_file_and_unknown_keys_through_the_cli(tmp_path, capsys):
+    from muse.cli import main
+
+    corpus = tmp_path / "verse.txt"
+    corpus.write_text("\n\n".join(f"line {i} of a small poem\nand another line {i}" for i in range(40)), encoding="utf-8")
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('model = "lstm"\n[train]\nsteps = 3\nbatch_size = 4\nprogress = false\n'
+                   '[model_config]\nn_hidden = 16\nn_embd = 16\n[data]\nblock_size = 32\n', encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", "poem", "--data", str(corpus), "--config", str(cfg), "--out", str(out),
+                 f"data.cache_dir={tmp_path / 'cache'}"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"] == "lstm" and saved["train"]["steps"] == 3 and saved["model_config"]["n_hidden"] == 16
+    capsys.readouterr()
+    assert main(["train", "poem", "--data", str(corpus), "--model", "lstm", "--out", str(tmp_path / "x"),
+                 "model.n_hiden=3"]) == 2
+    err = capsys.readouterr().err
+    assert "n_hiden" in err and "n_hidden" in err and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nsteps=", encoding="utf-8")
+    assert main(["train", "poem", "--data", str(corpus), "--config", str(bad)]) == 2
+    assert "bad.toml" in capsys.readouterr().err

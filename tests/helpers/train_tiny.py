@@ -19,6 +19,12 @@ from muse.data.store import open_store
 from tests.helpers.tiny import TinyLM, pattern_store
 
 
+class Slow(Callback):
+    def on_step_end(self, trainer, step, metrics):
+        print(f"STEP {step}", flush=True)
+        time.sleep(0.05)
+
+
 class Hang(Callback):
     def __init__(self, after: int):
         self.after = after
@@ -37,6 +43,7 @@ def main() -> None:
     ap.add_argument("--hang-after", type=int, default=0)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--slow", action="store_true", help="sleep 50 ms after every step")
     a = ap.parse_args()
     out = Path(a.out)
     env = D.from_env()
@@ -54,6 +61,7 @@ def main() -> None:
     tr = WindowBatches(stores["train"], 16, a.batch, seed=1, rank=env.rank, world=env.world)
     va = WindowBatches(stores["valid"], 16, a.batch, seed=2, rank=env.rank, world=env.world)
     cbs = [Hang(a.hang_after)] if a.hang_after else []
+    cbs += [Slow()] if a.slow else []
     Trainer(model, cfg, tr, va, run_dir=out, callbacks=cbs, dist=env).fit(resume=a.resume)
     D.cleanup()
 
