@@ -34,7 +34,7 @@ import torch
 from muse.errors import ConstraintError
 from muse.generate.constraints import Constraint
 from muse.poetry.corpora import split_prefix
-from muse.poetry.forms import PrefixCache, as_id_list, body_start, char_vocab
+from muse.poetry.forms import PrefixCache, char_vocab
 from muse.poetry.rhyme import english_rhyme_pool, final_word, rhyme_keys, words_rhyme
 from muse.tokenizers.char import SEP_CHAR, CharTokenizer
 
@@ -284,22 +284,8 @@ class EnglishFormConstraint(Constraint):
         return m
 
     def allowed(self, seq: Sequence[int]) -> torch.Tensor:
-        ids = as_id_list(seq)
-        key = tuple(ids)
-        hit = self._cache.get(key)
-        if hit is None:
-            prev = self._cache.get(key[:-1]) if ids else None
-            if prev is not None and ids[-1] not in (self._tok.bos_id, self._tok.sep_id):
-                start, state, mask = prev  # type: ignore[misc]
-                state = self._advance(state, mask, ids[start:], len(ids) - 1 - start)
-            else:
-                start = body_start(ids, self._tok)
-                state = _State()
-                for p in range(len(ids) - start):
-                    state = self._advance(state, self._allowed_in(state), ids[start:], p)
-            hit = (start, state, self._allowed_in(state))
-            self._cache.put(key, hit)
-        return hit[2].clone()  # type: ignore[index]
+        return self._cache.allowed(seq, self._tok, _State, self._advance,
+                                   lambda state, body: self._allowed_in(state))
 
     def _advance(self, s: _State, mask: torch.Tensor, body: list[int], p: int) -> _State:
         if not bool(mask[body[p]]):

@@ -123,6 +123,32 @@ class PrefixCache:
             self.items.clear()
         self.items[key] = value
 
+    def allowed(self, seq, tokenizer, init, advance, mask_of) -> torch.Tensor:  # noqa: ANN001
+        """Mask after ``seq`` for a constraint that reads the poem body token by token.
+
+        ``advance(state, mask, body, p)`` checks ``body[p]`` against ``mask`` (the mask
+        before it) and returns the next state; ``mask_of(state, body)`` is the mask
+        after ``body``. A prefix one token shorter than ``seq`` that was seen before
+        is extended by one step; otherwise the body is replayed from ``init()``.
+        """
+        ids = as_id_list(seq)
+        key = tuple(ids)
+        hit = self.get(key)
+        if hit is None:
+            prev = self.get(key[:-1]) if ids else None
+            if prev is not None and ids[-1] not in (tokenizer.bos_id, tokenizer.sep_id):
+                start, state, mask = prev  # type: ignore[misc]
+                body = ids[start:]
+                state = advance(state, mask, body, len(body) - 1)
+            else:
+                start = body_start(ids, tokenizer)
+                body, state = ids[start:], init()
+                for p in range(len(body)):
+                    state = advance(state, mask_of(state, body[:p]), body, p)
+            hit = (start, state, mask_of(state, body))
+            self.put(key, hit)
+        return hit[2].clone()  # type: ignore[index]
+
 
 class ChineseFormConstraint(Constraint):
     """Forces a 绝句/律诗 layout, with optional acrostic, rhyme and 平仄."""
@@ -223,23 +249,9 @@ class ChineseFormConstraint(Constraint):
         return m
 
     def allowed(self, seq: Sequence[int]) -> torch.Tensor:
-        ids = as_id_list(seq)
-        key = tuple(ids)
-        hit = self._cache.get(key)
-        if hit is None:
-            prev = self._cache.get(key[:-1]) if ids else None
-            if prev is not None and ids[-1] not in (self._tok.bos_id, self._tok.sep_id):
-                start, prev_mask = prev  # type: ignore[misc]
-                body = ids[start:]
-                self._expect(body, len(body) - 1, prev_mask)
-            else:
-                start = body_start(ids, self._tok)
-                body = ids[start:]
-                for p in range(len(body)):
-                    self._expect(body, p, self._mask_at(body, p))
-            hit = (start, self._mask_at(body, len(body)))
-            self._cache.put(key, hit)
-        return hit[1].clone()  # type: ignore[index]
+        return self._cache.allowed(seq, self._tok, lambda: None,
+                                   lambda state, mask, body, p: self._expect(body, p, mask),
+                                   lambda state, body: self._mask_at(body, len(body)))
 
     def _expect(self, body: list[int], p: int, mask: torch.Tensor) -> None:
         if not bool(mask[body[p]]):
