@@ -168,6 +168,8 @@ def test_config_file_and_unknown_keys_through_the_cli(tmp_path, capsys):
                  "model.n_hiden=3"]) == 2
     err = capsys.readouterr().err
     assert "n_hiden" in err and "n_hidden" in err and len(err.strip().splitlines()) == 1
+    assert main(["train", "poem", "--data", str(corpus), "--out", str(tmp_path / "y"), "lr=abc"]) == 2
+    assert "train.lr must be float, got 'abc'" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text("[train\nsteps=", encoding="utf-8")
     assert main(["train", "poem", "--data", str(corpus), "--config", str(bad)]) == 2

@@ -80,6 +80,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError("checkpoint not found", path)
     if path.is_dir():
         raise CheckpointError("is a directory, expected a checkpoint file", path)
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError("not a muse checkpoint (not a torch checkpoint file: truncated or corrupt?)", path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - corrupt/truncated/not a checkpoint

@@ -184,6 +184,12 @@ def _coerce(cls: type, d: dict[str, Any]) -> Any:
         h = str(hints.get(k, ""))
         if isinstance(v, int) and not isinstance(v, bool) and "float" in h and "int" not in h:
             v = float(v)
+        ok = (v is None and "None" in h) or (isinstance(v, bool) and "bool" in h) or (
+            not isinstance(v, bool) and ((isinstance(v, int) and ("int" in h or "float" in h))
+                                         or (isinstance(v, float) and "float" in h) or (isinstance(v, str) and "str" in h)))
+        if not ok:
+            kind = h.replace("<class '", "").replace("'>", "").replace("typing.", "")
+            raise ConfigError(f"train.{k} must be {kind}, got {v!r}")
         out[k] = v
     return cls(**out)
 
