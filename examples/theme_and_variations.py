@@ -10,7 +10,7 @@ import muse
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "out/suite")
 
 # 1. A 4-bar theme in D major from the shipped transformer.
-theme = muse.generate_melodies(bars=4, key="D", scale="major", temperature=0.9, seed=7)[0]
+theme = muse.generate_melodies(bars=4, key="D", scale="major", temperature=0.9, start_with_note=True, seed=7)[0]
 
 # 2. Variations: keep the theme's first bar as a primer, continue in other keys/modes.
 variations = []

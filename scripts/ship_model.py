@@ -1,6 +1,7 @@
 """Copy a trained run's model into muse/pretrained/NAME with a model card.
 
     python scripts/ship_model.py RUN_DIR NAME [--heldout "text for the card"] [--max-mb 10]
+                                 [--temperature T --temperature-why "how it was chosen"]
 
 The card records the corpus, split sizes, training settings, steps, wall time and
 the best validation loss; held-out test numbers from the benchmarks are passed in
@@ -29,6 +30,8 @@ def main() -> None:
     ap.add_argument("--heldout", default="", help="held-out results to quote in the card")
     ap.add_argument("--command", default="", help="the training command, for the card")
     ap.add_argument("--max-mb", type=float, default=10.0)
+    ap.add_argument("--temperature", type=float, help="the model's default sampling temperature")
+    ap.add_argument("--temperature-why", default="", help="how the temperature was chosen, for the card")
     a = ap.parse_args()
     cfg = json.loads((a.run / "config.json").read_text())
     export_run(a.run, cfg["kind"])
@@ -37,6 +40,9 @@ def main() -> None:
         shutil.rmtree(dest)
     shutil.copytree(a.run / "model", dest)
     meta = json.loads((dest / "config.json").read_text())
+    if a.temperature is not None:
+        meta.setdefault("generation", {})["temperature"] = a.temperature
+        (dest / "config.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     rows = list(csv.DictReader(open(a.run / "metrics.csv")))
     last = torch.load(a.run / "checkpoints" / "last.pt", weights_only=True, map_location="cpu")
     n_params = sum(v.numel() for k, v in last["model"].items())
@@ -69,6 +75,9 @@ def main() -> None:
         lines.append(f"| best validation loss | {best:.4f} nats/token = {best / math.log(2):.4f} bits/token |")
     if a.heldout:
         lines.append(f"| held-out test | {a.heldout} |")
+    if a.temperature is not None:
+        lines += ["", f"Generation default: temperature {a.temperature}"
+                      + (f" ({a.temperature_why})" if a.temperature_why else "") + "."]
     if a.command:
         lines += ["", "Trained with:", "", "```", a.command, "```"]
     lines += ["", f"Data options: `{json.dumps(cfg['data'])}`", ""]

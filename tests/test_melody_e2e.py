@@ -161,6 +161,15 @@ def test_melody_respects_low_high_and_time_signature(runs, tmp_path, capsys):
         assert [(m.numerator, m.denominator) for m in sigs] == [(3, 4)]
 
 
+def test_start_with_note_writes_no_pickup(runs, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, "melody", "--model", runs["lstm"] / "model", "--start-with-note", "--bars", 2,
+                       "--num", 4, "--temperature", 2, "--out", out, "--no-wav", "--no-png", "--seed", 5)
+    assert code == 0, err
+    firsts = [read_back(mid).notes[0].start for mid in sorted(out.glob("*.mid"))]
+    assert firsts == [0, 0, 0, 0]
+
+
 def test_primer_from_a_multitrack_midi_is_continued_after_its_end(runs, tmp_path, capsys):
     primer_file = multitrack_midi(tmp_path / "band.mid")
     primer = read_back(primer_file)

@@ -31,7 +31,19 @@ def test_default_melody_model_obeys_key_and_length():
     allowed = {(3 + i) % 12 for i in (0, 2, 4, 5, 7, 9, 11)}
     for m in mels:
         assert m.notes and all(n.pitch % 12 in allowed for n in m.notes)
-        assert m.length == 4 * 16 and m.notes[0].start == 0
+        assert m.length == 4 * 16
+
+
+def test_start_with_note_forbids_a_pickup_and_the_default_allows_one():
+    """Most Essen tunes open with a pick-up (a rest-padded first bar); the model learns it."""
+    from muse.pretrained import load_model
+
+    lm = load_model("melody-transformer")
+    free = muse.generate_melodies(lm, bars=2, num=40, seed=1)
+    forced = muse.generate_melodies(lm, bars=2, num=40, seed=1, start_with_note=True)
+    assert all(m.notes[0].start == 0 for m in forced)
+    pickups = sum(m.notes[0].start > 0 for m in free)
+    assert 0 < pickups < 40
 
 
 def test_default_poem_models_write_forms():

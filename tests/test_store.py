@@ -84,3 +84,18 @@ def test_tensor_batches_epoch_permutation():
     tb = TensorBatches({"image": x}, 5, seed=0)
     got = torch.cat([tb.batch(i)["image"] for i in range(4)]).flatten().sort().values
     assert torch.equal(got, x.flatten())
+
+
+def test_window_batches_can_start_windows_at_document_starts(tmp_path):
+    build_store(tmp_path / "s", docs(200), vocab_size=60, key={})
+    st = open_store(tmp_path / "s")["train"]
+    doc_starts = {int(o) for o in st.offsets[:-1]}
+    plain = WindowBatches(st, 8, 64, seed=3)
+    assert torch.equal(plain.batch(2)["input"], WindowBatches(st, 8, 64, seed=3, doc_start_frac=0.0).batch(2)["input"])
+    aligned = WindowBatches(st, 8, 64, seed=3, doc_start_frac=1.0).batch(2)["input"]
+    assert (aligned[:, 0] == 1).all()  # every window opens with a document's BOS
+    half = torch.cat([WindowBatches(st, 8, 64, seed=3, doc_start_frac=0.5).batch(i)["input"] for i in range(8)])
+    assert 0.35 < (half[:, 0] == 1).float().mean() < 0.7
+    assert len(doc_starts) == len(st)
+    with pytest.raises(DataError, match="doc_start_frac"):
+        WindowBatches(st, 8, 64, doc_start_frac=1.5)

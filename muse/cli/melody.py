@@ -9,7 +9,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("melody", help="generate melodies (.mid, .wav, .png)",
                        description="Generate melodies with a trained or shipped model.")
     p.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
-                                                "(default: melody-transformer)")
+                                                "(default: melody-lstm)")
     p.add_argument("--bars", type=int, default=8)
     p.add_argument("--num", type=int, default=1)
     p.add_argument("--out", default="out", help="output folder")
@@ -27,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     src.add_argument("--primer-notes", help='notes to continue: "60 62 64", "C4 D4:0.5 r E4" or "[60,-2,-1,62]"')
     p.add_argument("--qpm", type=float, help="tempo in quarter notes per minute (default: primer's or 120)")
     p.add_argument("--time-signature", default="4/4")
+    p.add_argument("--start-with-note", action="store_true",
+                   help="begin on a note (default: the model may open with a pick-up, i.e. rests then a lead-in note)")
     p.add_argument("--seed", type=int)
     p.add_argument("--no-wav", action="store_true")
     p.add_argument("--no-png", action="store_true")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         low=args.low, high=args.high, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
         beam_size=args.beam_size, branch_factor=args.branch_factor, primer=primer, qpm=args.qpm,
         time_signature=args.time_signature if primer is None or args.time_signature != "4/4" else primer.time_signature,
-        seed=args.seed, device=args.device)
+        start_with_note=args.start_with_note, seed=args.seed, device=args.device)
     files = save_melodies(melodies, Path(args.out), wav=not args.no_wav, png=not args.no_png, synth=args.synth)
     for f in files:
         print("  ".join(str(p) for p in f.values()))

@@ -32,21 +32,36 @@ def _rank_slice(n: int, rank: int, world: int) -> slice:
 
 
 class WindowBatches:
-    """Random fixed-length windows over the concatenated token stream (language modelling)."""
+    """Random fixed-length windows over the concatenated token stream (language modelling).
+
+    With ``doc_start_frac`` > 0 that fraction of the windows (on average) begins
+    exactly at the start of a document chosen uniformly, so the model also learns
+    how documents open from an empty context, which is how generation starts.
+    """
 
     steps_per_epoch = None
 
     def __init__(self, store: TokenStore, block_size: int, batch_size: int, seed: int = 0,
-                 rank: int = 0, world: int = 1):
+                 rank: int = 0, world: int = 1, doc_start_frac: float = 0.0):
         if store.n_tokens < block_size + 2:
             raise DataError(f"split has {store.n_tokens} tokens, fewer than one window of {block_size + 1}")
+        if not 0.0 <= doc_start_frac <= 1.0:
+            raise DataError(f"doc_start_frac must lie in [0, 1], not {doc_start_frac}")
         self.store, self.block_size, self.batch_size = store, block_size, batch_size
         self.seed, self.part = seed, _rank_slice(batch_size, rank, world)
+        self.doc_start_frac = doc_start_frac
         self._arange = np.arange(block_size + 1)
+        self._last_start = store.n_tokens - block_size - 1
+        self._doc_starts = np.minimum(np.asarray(store.offsets[:-1], dtype=np.int64), self._last_start - 1)
 
     def batch(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
-        starts = rng.integers(0, self.store.n_tokens - self.block_size - 1, size=self.batch_size)[self.part]
+        starts = rng.integers(0, self._last_start, size=self.batch_size)
+        if self.doc_start_frac > 0 and len(self._doc_starts):
+            aligned = rng.random(self.batch_size) < self.doc_start_frac
+            starts = np.where(aligned, self._doc_starts[rng.integers(0, len(self._doc_starts), self.batch_size)],
+                              starts)
+        starts = starts[self.part]
         win = torch.from_numpy(self.store.tokens[starts[:, None] + self._arange].astype(np.int64))
         return {"input": win[:, :-1], "target": win[:, 1:]}
 

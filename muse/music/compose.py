@@ -15,7 +15,7 @@ from muse.music.scales import MINOR_LIKE, scale_intervals, scale_pitches, tonic_
 from muse.pretrained import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
-DEFAULT_MELODY_MODEL = "melody-transformer"
+DEFAULT_MELODY_MODEL = "melody-lstm"
 SUPPORTED_TIME_SIGNATURES = {(2, 4), (3, 4), (4, 4), (5, 4), (6, 8), (9, 8), (12, 8), (3, 8), (2, 2), (6, 4), (7, 8)}
 
 
@@ -101,6 +101,7 @@ def generate_melodies(
     primer: Melody | None = None,
     qpm: float | None = None,
     time_signature: str | tuple[int, int] = (4, 4),
+    start_with_note: bool = False,
     seed: int | None = None,
     device: str = "cpu",
 ) -> list[Melody]:
@@ -109,7 +110,10 @@ def generate_melodies(
     ``temperature`` defaults to the one the model was shipped with.
     ``key``/``scale`` and ``low``/``high`` are hard constraints: every generated
     pitch lies in the scale and the range. A primer is continued from its end;
-    its notes are kept exactly.
+    its notes are kept exactly. Without a primer a melody may open with a
+    pick-up (rests, then a lead-in note; at most two bars of rest), as most of
+    the tunes the model learned from do; ``start_with_note`` makes the first
+    step a note.
     """
     lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, expect_kind="melody")
     if temperature is None:  # the model's own default (its generation config), else 1
@@ -141,7 +145,8 @@ def generate_melodies(
         prompt += ids
         if plan.pitches is not None:
             plan.pitches = {p + extra for p in plan.pitches}
-    constraint = MelodyConstraint(tok, plan.pitches, total, template.steps_per_bar, start_with_note=primer is None)
+    constraint = MelodyConstraint(tok, plan.pitches, total, template.steps_per_bar,
+                                  max_lead_in=0 if start_with_note and primer is None else None)
     constraint.check(tok)
     gen = GenerationConfig(
         max_new_tokens=max(1, total * (4 if tok.kind == "remi" else 1) + 1), temperature=temperature, top_k=top_k,

@@ -11,22 +11,26 @@ from muse.tokenizers.base import Tokenizer
 
 
 class MelodyConstraint(Constraint):
-    """Every note-on is one of ``pitches`` (model space); the melody ends after ``total_steps``;
-    with ``start_with_note`` the first step is a note (no leading silence).
+    """Every note-on is one of ``pitches`` (model space); the melody ends after ``total_steps``.
 
-    Works with the melody-event tokenizer (one token per grid step) and with REMI
-    (length counted in bars: ``total_bars``).
+    The first note comes within ``max_lead_in`` steps (0: the first step is a
+    note; default: a pick-up of at most two bars and never the whole melody, so
+    no melody is silent). Works with the melody-event tokenizer (one token per
+    grid step) and with REMI (length counted in bars; no lead-in rule).
     """
 
     def __init__(self, tokenizer: Tokenizer, pitches: set[int] | None, total_steps: int, steps_per_bar: int,
-                 start_with_note: bool = False):
+                 max_lead_in: int | None = None):
         self.tok = tokenizer
-        self.start_with_note = start_with_note
+        if max_lead_in is None:
+            max_lead_in = min(2 * steps_per_bar, total_steps - steps_per_bar)
+        self.max_lead_in = max(0, max_lead_in)
         self.total_steps, self.steps_per_bar = total_steps, steps_per_bar
         v = tokenizer.vocab_size
         self.base = torch.ones(v, dtype=torch.bool)
         self.base[[tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id]] = False
         self.pitch_ids = [i for i in range(v) if tokenizer.pitch_of(i) is not None]  # type: ignore[attr-defined]
+        self._pitch_ids = set(self.pitch_ids)
         if pitches is not None:
             for i in self.pitch_ids:
                 if tokenizer.pitch_of(i) not in pitches:  # type: ignore[attr-defined]
@@ -57,7 +61,9 @@ class MelodyConstraint(Constraint):
         if not self.remi:
             if len(body) >= self.total_steps:
                 return self.only_eos
-            return self.notes_only if self.start_with_note and not body else self.base
+            if len(body) == self.max_lead_in and not self._pitch_ids.intersection(body):
+                return self.notes_only
+            return self.base
         bars = sum(1 for t in body if t == self.bar_id)
         total_bars = -(-self.total_steps // self.steps_per_bar)
         if bars >= total_bars:

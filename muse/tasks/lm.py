@@ -27,6 +27,7 @@ LM_DATA_DEFAULTS: dict[str, Any] = {
     "corpus": None,
     "block_size": 256,
     "batching": "auto",  # window | document | auto (document when most documents fit in block_size)
+    "doc_start_frac": 0.0,  # window batching: share of windows that begin at a document start
     "valid_frac": 0.05,
     "test_frac": 0.05,
     "cache_dir": None,
@@ -160,8 +161,11 @@ class LMTask(Task):
             raise ConfigError(f"data.batching must be window, document or auto, not {mode!r}")
         seed = t.seed
         if mode == "window":
-            train = WindowBatches(stores["train"], data["block_size"], t.batch_size, seed, dist.rank, dist.world)
-            valid = WindowBatches(stores["valid"], data["block_size"], t.batch_size, seed + 1, dist.rank, dist.world) \
+            frac = float(data["doc_start_frac"])
+            train = WindowBatches(stores["train"], data["block_size"], t.batch_size, seed, dist.rank, dist.world,
+                                  doc_start_frac=frac)
+            valid = WindowBatches(stores["valid"], data["block_size"], t.batch_size, seed + 1, dist.rank, dist.world,
+                                  doc_start_frac=frac) \
                 if stores["valid"].n_tokens > data["block_size"] + 1 else None
         else:
             train = DocumentBatches(stores["train"], t.batch_size, seed, dist.rank, dist.world,

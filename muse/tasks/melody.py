@@ -23,6 +23,7 @@ class MelodyTask(LMTask):
         "corpus": "essen",
         "block_size": 256,
         "batching": "window",
+        "doc_start_frac": 0.5,  # generation starts from an empty context: train tune openings from one too
         "tokenizer": "events",  # events | remi
         "transpose_to_key": True,
         "min_pitch": 48,
