@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     def say(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:5.1f}s] {msg}", flush=True)
 
-    mels = muse.generate_melodies("melody-lstm", bars=8, num=2, key="D", scale="major", seed=args.seed)
+    mels = muse.generate_melodies("melody-transformer", bars=8, num=2, key="D", scale="major", seed=args.seed)
     for files in muse.save_melodies(mels, out, prefix="melody"):
         say("melody  " + "  ".join(str(p) for p in files.values()))
 

@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                  "language model, and MusPy-named metrics of generated melodies next to the "
                                  "held-out ones (table, PNG box plots and JSON in --out).")
     m.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
-                                                 "(default: melody-lstm)")
+                                                 "(default: melody-transformer)")
     m.add_argument("--corpus", help="evaluate on this corpus instead of the model's own (built-in name or folder)")
     m.add_argument("--split", choices=["test", "valid", "train"], default="test")
     m.add_argument("--num", type=int, default=100, help="melodies to generate for the metrics")

@@ -9,7 +9,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("melody", help="generate melodies (.mid, .wav, .png)",
                        description="Generate melodies with a trained or shipped model.")
     p.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
-                                                "(default: melody-lstm)")
+                                                "(default: melody-transformer)")
     p.add_argument("--bars", type=int, default=8)
     p.add_argument("--num", type=int, default=1)
     p.add_argument("--out", default="out", help="output folder")

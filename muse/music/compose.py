@@ -15,7 +15,7 @@ from muse.music.scales import MINOR_LIKE, scale_intervals, scale_pitches, tonic_
 from muse.pretrained import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
-DEFAULT_MELODY_MODEL = "melody-lstm"
+DEFAULT_MELODY_MODEL = "melody-transformer"
 SUPPORTED_TIME_SIGNATURES = {(2, 4), (3, 4), (4, 4), (5, 4), (6, 8), (9, 8), (12, 8), (3, 8), (2, 2), (6, 4), (7, 8)}
 
 

@@ -277,7 +277,7 @@ def _load_lm(model: Any, device: str):
 
 
 def evaluate_melody_model(
-    model: Any = "melody-lstm",
+    model: Any = "melody-transformer",
     *,
     corpus: str | None = None,
     split: str = "test",
