@@ -266,6 +266,21 @@ def test_corpora_build_a_folder_then_reuse_the_cache(cache, tmp_path, capsys):
     code, second, _ = cli(capsys, *argv)
     assert code == 0 and second.split(" in ")[0] == first.split(" in ")[0]
     assert (manifests[0].stat().st_mtime_ns, manifests[0].read_text()) == before
+    code, third, _ = cli(capsys, "corpora", "build", "--from", folder, "min_bars=1", "min_pitches=2")
+    assert code == 0 and third.split(" in ")[0] == first.split(" in ")[0]  # the same cache, by --from
+
+
+def test_a_folder_where_no_melody_passes_names_the_filters(cache, tmp_path, capsys):
+    folder = tmp_path / "short"
+    folder.mkdir()
+    multitrack_midi(folder / "band.mid")
+    (folder / "broken.mid").write_bytes(b"MThd garbage")
+    code, _, err = cli(capsys, "corpora", "build", "--from", folder, "min_bars=200")
+    assert code == 2
+    assert "broken.mid" in err  # the skip report
+    assert "no training document: 0 item(s) read, 1 file(s) skipped; a melody needs at least 200 bars" in err
+    code, _, err = cli(capsys, "corpora", "build")
+    assert code == 2 and "give a corpus name or --from DIR" in err
 
 
 # ---------------------------------------------------------------- muse eval

@@ -11,7 +11,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     s.add_parser("list", help="built-in corpora and their sizes")
     b = s.add_parser("build", help="tokenize a corpus into the cache (training does this on demand)")
-    b.add_argument("name", help="built-in name (essen, oneills, ryans, bach, bach-all, tang, tang300, ...) or a path")
+    b.add_argument("name", nargs="?", help="built-in name (essen, oneills, ryans, bach, bach-all, tang, tang300, ...) "
+                                           "or a path")
+    b.add_argument("--from", dest="source", metavar="DIR", help="a folder (or file) of your own instead of a name")
     b.add_argument("--kind", choices=["melody", "poem", "vae"], help="default: melody for music corpora/folders, else poem")
     b.add_argument("--rebuild", action="store_true")
     b.add_argument("overrides", nargs="*", metavar="key=value", help="data options, e.g. tokenizer=remi augment=true")
@@ -52,10 +54,15 @@ def run(args: argparse.Namespace) -> int:
     from muse.errors import ConfigError
     from muse.tasks import get_task
 
-    kind = args.kind or _kind_of(args.name)
+    if args.source is not None and args.name is not None and "=" in args.name:  # `--from DIR key=value ...`
+        args.overrides, args.name = [args.name, *args.overrides], None
+    if (args.name is None) == (args.source is None):
+        raise ConfigError("give a corpus name or --from DIR (one of them)")
+    name = args.name if args.source is None else args.source
+    kind = args.kind or _kind_of(name)
     task = get_task(kind)
     data = dict(task.data_defaults)
-    data["corpus"] = args.name
+    data["corpus"] = name
     data["rebuild"] = args.rebuild
     for o in args.overrides:
         k, _, v = o.partition("=")
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     stores, tok, manifest = task.load_data(data)
     dt = time.perf_counter() - t
     sp = manifest["splits"]
-    print(f"{args.name} ({kind}, {tok.kind} tokenizer, vocab {tok.vocab_size}) in {dt:.2f}s: "
+    print(f"{name} ({kind}, {tok.kind} tokenizer, vocab {tok.vocab_size}) in {dt:.2f}s: "
           + ", ".join(f"{s} {v['docs']} docs / {v['tokens']} tokens" for s, v in sp.items()))
     if manifest.get("skipped"):
         print(f"skipped {len(manifest['skipped'])} file(s); see the manifest for the list")

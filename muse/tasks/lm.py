@@ -18,7 +18,7 @@ from muse.core.checkpoint import load_checkpoint
 from muse.core.config import RunConfig
 from muse.data.batches import DocumentBatches, WindowBatches
 from muse.data.store import cached_store, file_checksums, key_hash, split_of
-from muse.errors import CheckpointError, ConfigError
+from muse.errors import CheckpointError, ConfigError, DataError
 from muse.models.registry import build_model
 from muse.tasks.base import ModelSpec, Prepared, Task
 from muse.tokenizers.base import Tokenizer, tokenizer_from_dict, tokenizer_to_dict
@@ -86,6 +86,10 @@ class LMTask(Task):
     def generation_defaults(self) -> dict[str, Any]:
         return {}
 
+    def empty_hint(self, data: dict[str, Any]) -> str:
+        """What to try when a corpus yields no training document (appended to the error)."""
+        return ""
+
     # ---- shared machinery
     def load_data(self, data: dict[str, Any], resume_tok: Tokenizer | None = None, dist: D.DistEnv | None = None):
         """Open (or build) the token store for ``data``; returns (stores, tokenizer, manifest)."""
@@ -118,6 +122,9 @@ class LMTask(Task):
                     print(f"  {f}: {why}", file=sys.stderr)
                 if len(skipped) > 20:
                     print(f"  ... and {len(skipped) - 20} more (see manifest.json in {directory})", file=sys.stderr)
+            if not any(split == "train" for split, _ in docs):
+                raise DataError(f"no training document: {len(items)} item(s) read, {len(skipped)} file(s) skipped"
+                                + self.empty_hint(data), data["corpus"])
             return docs, tok.vocab_size, {"tokenizer": tokenizer_to_dict(tok), "skipped": skipped,
                                           "items": len(items)}
 

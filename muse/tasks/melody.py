@@ -8,9 +8,23 @@ from typing import Any, Sequence
 from muse.data.store import split_of
 from muse.errors import ConfigError, DataError
 from muse.music.corpora import CorpusReport, augment_transpositions, corpus_sources, iter_corpus
+from muse.music.melody import Melody
 from muse.tasks.lm import LM_DATA_DEFAULTS, LMTask, lm_models
 from muse.tokenizers.base import Tokenizer
 
+
+
+def split_and_versions(piece_id: str, mel: Melody, data: dict[str, Any]) -> tuple[str, list[Melody]]:
+    """The piece's split and the melodies to encode: its transpositions when augmenting the train split."""
+    split = split_of(piece_id, data["valid_frac"], data["test_frac"])
+    if data["augment"] and split == "train":
+        return split, augment_transpositions(mel, low=data["min_pitch"], high=data["max_pitch"] + 1) or [mel]
+    return split, [mel]
+
+
+def melody_filter_hint(data: dict[str, Any]) -> str:
+    return (f"; a melody needs at least {data['min_bars']} bars and {data['min_pitches']} distinct pitches "
+            "(data.min_bars, data.min_pitches)")
 
 
 class MelodyTask(LMTask):
@@ -55,13 +69,13 @@ class MelodyTask(LMTask):
     def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: dict[str, Any]) -> Tokenizer:
         return make_melody_tokenizer(data)
 
+    def empty_hint(self, data: dict[str, Any]) -> str:
+        return melody_filter_hint(data)
+
     def encode_docs(self, items, tok, data):
         n_fail = 0
         for piece_id, mel in items:
-            split = split_of(piece_id, data["valid_frac"], data["test_frac"])
-            versions = [mel]
-            if data["augment"] and split == "train":
-                versions = augment_transpositions(mel, low=data["min_pitch"], high=data["max_pitch"] + 1) or [mel]
+            split, versions = split_and_versions(piece_id, mel, data)
             for m in versions:
                 try:
                     ids = tok.encode(m)

@@ -31,12 +31,12 @@ import torch
 from muse.core import distributed as D
 from muse.core.config import RunConfig
 from muse.data.batches import DocumentBatches
-from muse.data.store import split_of
 from muse.errors import ConfigError, DataError
-from muse.music.corpora import CorpusReport, augment_transpositions, corpus_sources, iter_corpus
+from muse.music.corpora import CorpusReport, corpus_sources, iter_corpus
 from muse.music.latent_space import ATTRIBUTES_FILE, BAR_STEPS, STEPS_PER_QUARTER, melody_windows
 from muse.tasks.base import ModelSpec, Prepared
 from muse.tasks.lm import LMTask, export_run
+from muse.tasks.melody import melody_filter_hint, split_and_versions
 from muse.tokenizers.base import Tokenizer
 
 ATTRIBUTE_WINDOWS = 2048
@@ -121,12 +121,12 @@ class VAETask(LMTask):
         return MelodyEventTokenizer(data["min_pitch"], data["max_pitch"], squash=True, transpose_to_key=False,
                                     steps_per_quarter=STEPS_PER_QUARTER)
 
+    def empty_hint(self, data: dict[str, Any]) -> str:
+        return melody_filter_hint(data) + ", and yields whole 4/4 windows of data.bars bars"
+
     def encode_docs(self, items, tok, data):
         for piece_id, mel in items:
-            split = split_of(piece_id, data["valid_frac"], data["test_frac"])
-            versions = [mel]
-            if data["augment"] and split == "train":
-                versions = augment_transpositions(mel, low=data["min_pitch"], high=data["max_pitch"] + 1) or [mel]
+            split, versions = split_and_versions(piece_id, mel, data)
             for m in versions:
                 for _, window in melody_windows(m, data["bars"], hop_bars=data["hop_bars"],
                                                 max_rest=float(data["max_rest"])):
