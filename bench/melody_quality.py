@@ -55,6 +55,7 @@ def _label(model: str | None) -> str:
 
 def main() -> None:
     from muse.music.evaluate import evaluate_melody_model
+    from muse.pretrained import load_model
 
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a fast smoke run (first 300 pieces, 20 melodies)")
@@ -75,10 +76,11 @@ def main() -> None:
 
     evaluations: list[dict[str, Any]] = []
     for m in models or [None]:
-        ev = evaluate_melody_model(m, num=num, bars=args.bars, ngram=True, data=data, seed=args.seed,
+        lm = None if m is None else load_model(m, expect_kind="melody")  # loaded once, for both uses
+        ev = evaluate_melody_model(lm, num=num, bars=args.bars, ngram=True, data=data, seed=args.seed,
                                    split=args.split, temperature=args.temperature)
-        if m is not None and args.repeats:
-            ev["repeats"] = _repeats(m, ev, args, num, data)
+        if lm is not None and args.repeats:
+            ev["repeats"] = _repeats(lm, ev, args, num, data)
         evaluations.append(ev)
 
     lik_rows, metric_rows = [], []
@@ -124,14 +126,12 @@ def main() -> None:
     out.with_suffix(".md").write_text(text, encoding="utf-8")
 
 
-def _repeats(model: str, ev: dict[str, Any], args: argparse.Namespace, num: int, data: dict[str, Any]) -> dict:
+def _repeats(lm: Any, ev: dict[str, Any], args: argparse.Namespace, num: int, data: dict[str, Any]) -> dict:
     """Relative differences of the metrics over ``args.repeats`` more samples of ``num`` melodies."""
     from muse.music.compose import generate_melodies
     from muse.music.evaluate import MELODY_METRICS, heldout_melodies, load_heldout, training_data_settings
     from muse.music.metrics import compare_metrics
-    from muse.pretrained import load_model
 
-    lm = load_model(model, expect_kind="melody")
     settings = {**training_data_settings(lm), **data}
     held = load_heldout(settings, lm.tokenizer)
     reference = heldout_melodies(held.tokenizer, held.docs(args.split), args.bars)
