@@ -7,9 +7,5 @@
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-# Checkpoints and model directories record the format they were written in; loading refuses others.
-CHECKPOINT_FORMAT = 1
-
-from muse.api import __all__, __getattr__  # noqa: E402,F401
+from muse._version import CHECKPOINT_FORMAT, MODEL_DIR_FORMAT, __version__  # noqa: F401
+from muse.api import __all__, __dir__, __getattr__  # noqa: F401

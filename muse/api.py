@@ -15,6 +15,7 @@ _EXPORTS = {
     "Every": "muse.core.callbacks",
     # models
     "load_model": "muse.pretrained",
+    "get_recipe": "muse.recipes",
     "save_pretrained": "muse.pretrained",
     "shipped_models": "muse.pretrained",
     "build_model": "muse.models.registry",
@@ -24,6 +25,7 @@ _EXPORTS = {
     "Melody": "muse.music.melody",
     "Note": "muse.music.melody",
     "generate_melodies": "muse.music.compose",
+    "MelodyRequest": "muse.music.compose",
     "save_melodies": "muse.music.compose",
     "read_melodies": "muse.music.midi_io",
     "write_midi": "muse.music.midi_io",
@@ -47,13 +49,16 @@ _EXPORTS = {
     # poems
     "PoemRequest": "muse.poetry.compose",
     "write_poems": "muse.poetry.compose",
-    "stream_poem": "muse.poetry.compose",
     "read_poems": "muse.poetry.corpora",
     "check_chinese_form": "muse.poetry.forms",
     "check_english_form": "muse.poetry.english",
 }
 
 __all__ = sorted(_EXPORTS)
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, "__version__", "CHECKPOINT_FORMAT", "MODEL_DIR_FORMAT"})
 
 
 def __getattr__(name: str) -> Any:

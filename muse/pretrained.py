@@ -1,36 +1,58 @@
-"""Saved models: HF-style directories, training checkpoints and shipped models.
+"""Saved models: HF-style model directories, training checkpoints and the models shipped with muse.
 
-A model directory holds ``model.safetensors`` (weights), ``config.json``
-(muse version, model name and config, tokenizer, generation defaults, card
-data) and a ``README.md`` model card. :func:`load_model` also accepts a
-training run directory (uses ``checkpoints/best.pt`` or ``last.pt``), a
-checkpoint file, or the name of a model shipped with muse.
+A model directory is written once, by :func:`save_pretrained`, and never patched::
+
+    config.json              the model: format, muse version, architecture name and its config
+    tokenizer.json           the tokenizer's full state (absent for image models)
+    generation_config.json   sampling defaults (a GenerationConfig, only non-default fields)
+    recipe.json              the kind, data settings, corpus and training record
+    model.safetensors        the weights
+    README.md                the model card
+    *.json                   files the kind's recipe adds (attribute vectors, a word list)
+
+Nothing in it depends on the machine it was written on: no absolute paths.
+
+One rule finds a model (:func:`resolve_model_path`): a model directory; a run
+directory's exported ``model/``, else ``checkpoints/best.pt``, else
+``checkpoints/last.pt``; a checkpoint file; or the name of a shipped model.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-import muse
+from muse._version import MODEL_DIR_FORMAT, __version__
 from muse.core.checkpoint import load_checkpoint, load_model_state, tied_aliases
 from muse.errors import CheckpointError
+from muse.generate.config import GenerationConfig
 from muse.models.registry import build_model
 from muse.tokenizers.base import Tokenizer, tokenizer_from_dict, tokenizer_to_dict
 
 SHIPPED_DIR = Path(__file__).parent / "pretrained"
+MODEL_FILES = ("config.json", "tokenizer.json", "generation_config.json", "recipe.json", "model.safetensors",
+               "README.md")
 
 
 @dataclass
 class LoadedModel:
+    """A model ready to use, with everything saved beside it."""
+
     model: nn.Module
     tokenizer: Tokenizer | None
     kind: str
+    generation_config: GenerationConfig = field(default_factory=GenerationConfig)
+    """Sampling defaults; user settings are merged over them (``generation_config.updated(...)``)."""
     meta: dict[str, Any] = field(default_factory=dict)
+    """``recipe.json``: data settings, corpus, trained_steps, best_valid_loss (checkpoints: their fields)."""
+    files: dict[str, Any] = field(default_factory=dict)
+    """Extra JSON files of the directory, by name (e.g. ``attributes.json``)."""
     source: Path | None = None
 
 
@@ -41,40 +63,71 @@ def shipped_models() -> dict[str, Path]:
     return {p.name: p for p in sorted(SHIPPED_DIR.iterdir()) if (p / "config.json").is_file()}
 
 
-def save_pretrained(directory: str | Path, model: nn.Module, tokenizer: Tokenizer | None, kind: str,
-                    meta: dict[str, Any] | None = None, card: str | None = None) -> Path:
-    """Write weights (safetensors), config and model card to ``directory``."""
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def save_pretrained(directory: str | Path, model: nn.Module, tokenizer: Tokenizer | None, kind: str, *,
+                    generation: GenerationConfig | None = None, recipe: dict[str, Any] | None = None,
+                    extra_files: dict[str, Any] | None = None, card: str | None = None) -> Path:
+    """Write a complete model directory at once (into a temporary folder, then renamed into place)."""
     from safetensors.torch import save_file
 
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    full = model.state_dict()
-    aliases = tied_aliases(full)
-    state = {k: v.detach().cpu().contiguous() for k, v in full.items() if k not in aliases}
-    save_file(state, str(d / "model.safetensors"), metadata={"tied": json.dumps(aliases)})
-    cfg = {
-        "format": muse.CHECKPOINT_FORMAT,
-        "muse_version": muse.__version__,
-        "kind": kind,
-        "model_name": model.model_name,  # type: ignore[attr-defined]
-        "model_config": _asdict(model.config),  # type: ignore[attr-defined]
-        "tokenizer": tokenizer_to_dict(tokenizer) if tokenizer is not None else None,
-        **(meta or {}),
-    }
-    (d / "config.json").write_text(json.dumps(cfg, indent=1, ensure_ascii=False), encoding="utf-8")
-    if card:
-        (d / "README.md").write_text(card, encoding="utf-8")
+    d.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=d.parent))
+    try:
+        full = model.state_dict()
+        aliases = tied_aliases(full)
+        state = {k: v.detach().cpu().contiguous() for k, v in full.items() if k not in aliases}
+        save_file(state, str(tmp / "model.safetensors"), metadata={"tied": json.dumps(aliases)})
+        _write_json(tmp / "config.json", {
+            "format": MODEL_DIR_FORMAT,
+            "muse_version": __version__,
+            "model_name": model.model_name,  # type: ignore[attr-defined]
+            "model_config": asdict(model.config),  # type: ignore[attr-defined]
+        })
+        if tokenizer is not None:
+            _write_json(tmp / "tokenizer.json", tokenizer_to_dict(tokenizer))
+        (generation or GenerationConfig()).save_pretrained(tmp)
+        _write_json(tmp / "recipe.json", {"kind": kind, **(recipe or {})})
+        for name, content in (extra_files or {}).items():
+            _write_json(tmp / name, content)
+        if card:
+            (tmp / "README.md").write_text(card, encoding="utf-8")
+        for f in tmp.iterdir():
+            os.chmod(f, 0o644)
+        os.chmod(tmp, 0o755)
+        if d.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{d.name}.old.", dir=d.parent))
+            d.rename(old / d.name)
+            tmp.rename(d)
+            _rmtree(old)
+        else:
+            tmp.rename(d)
+    except BaseException:
+        _rmtree(tmp)
+        raise
     return d
 
 
-def _asdict(cfg: Any) -> dict[str, Any]:
-    from dataclasses import asdict
+def _rmtree(p: Path) -> None:
+    import shutil
 
-    return asdict(cfg)
+    shutil.rmtree(p, ignore_errors=True)
 
 
 def resolve_model_path(name_or_path: str | Path) -> Path:
+    """The one rule that finds a model (see the module docstring)."""
     p = Path(name_or_path)
+    if p.is_dir():
+        if (p / "model.safetensors").is_file() or (p / "config.json").is_file() and (p / "recipe.json").is_file():
+            return p
+        for cand in (p / "model", p / "checkpoints" / "best.pt", p / "checkpoints" / "last.pt"):
+            if cand.is_dir() and (cand / "model.safetensors").is_file() or cand.is_file():
+                return cand
+        raise CheckpointError("no model here (expected model.safetensors + config.json, a model/ folder "
+                              "or checkpoints/last.pt)", p)
     if p.exists():
         return p
     shipped = shipped_models()
@@ -85,54 +138,102 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
 
 
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", expect_kind: str | None = None) -> LoadedModel:
-    """Load a model + tokenizer from a model dir, run dir, checkpoint file or shipped name."""
+    """Load a model with its tokenizer and generation config from a model dir, run dir, checkpoint or name."""
     p = resolve_model_path(name_or_path)
-    if p.is_dir() and (p / "config.json").is_file() and (p / "model.safetensors").is_file():
-        loaded = _load_dir(p)
-    else:
-        if p.is_dir():
-            cands = [p / "checkpoints" / "best.pt", p / "checkpoints" / "last.pt", p / "best.pt", p / "last.pt"]
-            found = next((c for c in cands if c.is_file()), None)
-            if found is None:
-                raise CheckpointError("no model here (expected model.safetensors + config.json or checkpoints/last.pt)", p)
-            p = found
-        loaded = _load_ckpt(p)
+    loaded = _load_dir(p) if p.is_dir() else _load_ckpt(p)
     if expect_kind and loaded.kind and loaded.kind != expect_kind:
         raise CheckpointError(f"is a {loaded.kind!r} model, not a {expect_kind!r} model", p)
     loaded.model.to(device).eval()
     return loaded
 
 
-def _check_version(meta: dict[str, Any], path: Path) -> None:
-    if meta.get("format") != muse.CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"model format {meta.get('format')} (muse {meta.get('muse_version', '?')}) is not supported by "
-            f"muse {muse.__version__} (format {muse.CHECKPOINT_FORMAT})", path)
+def _read_json(path: Path, required: bool = True) -> Any:
+    if not path.is_file():
+        if required:
+            raise CheckpointError(f"incomplete model directory: {path.name} is missing", path.parent)
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"corrupt {path.name} ({str(e).splitlines()[0][:120]})", path) from None
+
+
+def _ensure_recipe(kind: str) -> None:
+    """Import the kind's recipe so its tokenizers and models are registered."""
+    if kind:
+        from muse.recipes import RECIPES, get_recipe
+
+        if kind in RECIPES:
+            get_recipe(kind)
 
 
 def _load_dir(d: Path) -> LoadedModel:
     from safetensors.torch import load_file
 
+    config = _read_json(d / "config.json")
+    if not isinstance(config, dict) or config.get("format") != MODEL_DIR_FORMAT:
+        got = config.get("format") if isinstance(config, dict) else None
+        raise CheckpointError(
+            f"model directory format {got} (muse {config.get('muse_version', '?') if isinstance(config, dict) else '?'})"
+            f" is not supported by muse {__version__} (format {MODEL_DIR_FORMAT})", d / "config.json")
+    recipe = _read_json(d / "recipe.json")
+    kind = str(recipe.pop("kind", ""))
+    _ensure_recipe(kind)
     try:
-        meta = json.loads((d / "config.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"corrupt config.json ({e})", d / "config.json") from None
-    _check_version(meta, d / "config.json")
-    model = build_model(meta["model_name"], meta["model_config"])
+        model = build_model(config["model_name"], config["model_config"])
+    except KeyError as e:
+        raise CheckpointError(f"config.json lacks {e}", d / "config.json") from None
+    weights = d / "model.safetensors"
+    if not weights.is_file():
+        raise CheckpointError("incomplete model directory: model.safetensors is missing", d)
     try:
-        state = load_file(str(d / "model.safetensors"))
+        state = load_file(str(weights))
     except Exception as e:  # noqa: BLE001 - truncated/corrupt file
-        raise CheckpointError(f"corrupt weights ({str(e).splitlines()[0][:120]})", d / "model.safetensors") from None
-    load_model_state(model, state, d / "model.safetensors")
-    tok = tokenizer_from_dict(meta["tokenizer"]) if meta.get("tokenizer") else None
-    return LoadedModel(model, tok, meta.get("kind", ""), meta, d)
+        raise CheckpointError(f"corrupt weights ({str(e).splitlines()[0][:120]})", weights) from None
+    load_model_state(model, state, weights)
+    tok_d = _read_json(d / "tokenizer.json", required=False)
+    tok = tokenizer_from_dict(tok_d) if tok_d else None
+    gen = GenerationConfig.from_pretrained(d)
+    files = {f.name: _read_json(f) for f in sorted(d.glob("*.json")) if f.name not in MODEL_FILES}
+    return LoadedModel(model, tok, kind, gen, recipe, files, d)
 
 
 def _load_ckpt(path: Path) -> LoadedModel:
     ckpt = load_checkpoint(path)
+    run = ckpt.get("run_config", {})
+    kind = run.get("kind", "")
+    _ensure_recipe(kind)
     model = build_model(ckpt["model_name"], ckpt["model_config"])
     load_model_state(model, ckpt["model"], path)
     tok = tokenizer_from_dict(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
-    run = ckpt.get("run_config", {})
+    gen = GenerationConfig.from_dict(ckpt.get("generation") or {})
     meta = {k: v for k, v in ckpt.items() if k not in ("model", "optimizers", "schedulers", "scaler", "rng")}
-    return LoadedModel(model, tok, run.get("kind", ""), meta, path)
+    meta.setdefault("data", run.get("data"))
+    return LoadedModel(model, tok, kind, gen, meta, {}, path)
+
+
+def export_run(run_dir: Path, extra_files: dict[str, Any] | None = None, card: str | None = None) -> Path | None:
+    """Write ``run_dir/model`` from the best (else last) checkpoint; None when there is none."""
+    ck_dir = run_dir / "checkpoints"
+    src = ck_dir / "best.pt" if (ck_dir / "best.pt").exists() else ck_dir / "last.pt"
+    if not src.exists():
+        return None
+    loaded = _load_ckpt(src)
+    return save_model(run_dir / "model", loaded, extra_files=extra_files, card=card)
+
+
+def save_model(directory: str | Path, loaded: LoadedModel, *, extra_files: dict[str, Any] | None = None,
+               card: str | None = None) -> Path:
+    """Write ``loaded`` (from a checkpoint or a directory) as a model directory."""
+    m = loaded.meta
+    recipe = {"data": m.get("data"), "corpus": m.get("corpus", {}),
+              "trained_steps": m.get("trained_steps", m.get("step")),
+              "best_valid_loss": m.get("best_valid_loss", m.get("best_val"))}
+    recipe.update({k: v for k, v in m.items() if k in ("wall_seconds", "split")})
+    files = {**loaded.files, **(extra_files or {})}
+    src = loaded.source
+    if card is None and src is not None and src.is_dir() and (src / "README.md").is_file():
+        card = (src / "README.md").read_text(encoding="utf-8")
+    return save_pretrained(directory, loaded.model, loaded.tokenizer, loaded.kind, generation=loaded.generation_config,
+                           recipe=recipe, extra_files=files, card=card)
+

@@ -13,7 +13,8 @@ from muse.core.callbacks import Callback
 from muse.core.config import RunConfig, TrainConfig, apply_overrides, check_keys, load_config_file
 from muse.core.trainer import FitResult, Trainer, seed_everything
 from muse.errors import ConfigError, MuseError
-from muse.tasks import get_task
+from muse.recipes import get_recipe
+from muse.recipes.base import check_model_name
 
 
 def build_run_config(
@@ -28,20 +29,18 @@ def build_run_config(
     base: RunConfig | None = None,
     **train_kw: Any,
 ) -> RunConfig:
-    """Defaults of the task <- config file <- explicit arguments <- key=value overrides."""
-    task = get_task(kind)
+    """Defaults of the recipe <- config file <- explicit arguments <- key=value overrides."""
+    recipe = get_recipe(kind)
     if base is None:
         file_cfg = load_config_file(config) if config else {}
         check_keys(file_cfg, {"model", "model_config", "data", "train", "out"}, f"config file {config}")
-        model_name = model or file_cfg.get("model") or task.default_model
-        if model_name not in task.models:
-            raise ConfigError(f"model {model_name!r} cannot be trained as {kind!r}; choose one of: {', '.join(task.models)}")
-        mcfg = dict(task.models[model_name].defaults)
+        model_name = model or file_cfg.get("model") or recipe.default_model
+        mcfg = dict(check_model_name(recipe, model_name).defaults)
         mcfg.update(file_cfg.get("model_config", {}))
-        dcfg = dict(task.data_defaults)
+        dcfg = recipe.data_defaults()
         check_keys(file_cfg.get("data", {}), set(dcfg), f"data section of {config}")
         dcfg.update(file_cfg.get("data", {}))
-        tdict = {**asdict(TrainConfig()), **task.train_defaults}
+        tdict = {**asdict(TrainConfig()), **recipe.train_defaults}
         check_keys(file_cfg.get("train", {}), set(tdict), f"train section of {config}")
         tdict.update(file_cfg.get("train", {}))
         cfg = RunConfig(kind=kind, model=model_name, model_config=mcfg, data=dcfg, train=TrainConfig(**tdict),
@@ -63,8 +62,9 @@ def build_run_config(
         if k not in valid_train:
             raise ConfigError(f"unknown training option {k!r}; valid: {', '.join(sorted(valid_train))}")
         setattr(cfg.train, k, v)
-    model_keys = _model_keys(task.models[cfg.model].arch)
-    cfg = apply_overrides(cfg, list(overrides), model_keys, set(task.data_defaults))
+    model_keys = _model_keys(check_model_name(recipe, cfg.model).arch)
+    cfg = apply_overrides(cfg, list(overrides), model_keys, recipe.data_keys())
+    cfg.data = asdict(recipe.data_config(cfg.data))
     cfg.train.validate()
     return cfg
 
@@ -88,7 +88,7 @@ def train(
     callbacks: Sequence[Callback] = (),
     **train_kw: Any,
 ) -> FitResult:
-    """Train a model of ``kind`` (melody, poem, vae, gan, style) and return the result.
+    """Train a model of ``kind`` (melody, poem, vae, gan, style) through its recipe and return the result.
 
     ``train_kw`` are :class:`TrainConfig` fields (steps, batch_size, lr, device,
     precision, max_time, ...); ``overrides`` are ``key=value`` strings such as
@@ -112,7 +112,7 @@ def train(
 
 def run(cfg: RunConfig, resume: bool = False, callbacks: Sequence[Callback] = ()) -> FitResult:
     """Train from a complete :class:`RunConfig`."""
-    task = get_task(cfg.kind)
+    recipe = get_recipe(cfg.kind)
     env = D.from_env()
     run_dir = Path(cfg.out)
     if env.enabled:
@@ -122,16 +122,16 @@ def run(cfg: RunConfig, resume: bool = False, callbacks: Sequence[Callback] = ()
     last = run_dir / "checkpoints" / "last.pt"
     if not resume and last.exists():
         raise MuseError("already holds a run (checkpoints/last.pt); pass --resume to continue it or choose another --out", run_dir)
-    prepared = task.prepare(cfg, env, last if resume else None)
+    prepared = recipe.prepare(cfg, env, last if resume else None)
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_config(run_dir, cfg)
-    extra = {"run_config": cfg.to_dict(), **prepared.extra_state}
+    extra = {"run_config": cfg.to_dict(), "generation": dict(recipe.generation_defaults), **prepared.extra_state}
     trainer = Trainer(prepared.model, cfg.train, prepared.train, prepared.valid, run_dir=run_dir,
                       extra_state=extra, callbacks=[*prepared.callbacks, *callbacks], dist=env)
     result = trainer.fit(resume=resume)
     if env.is_main:
-        task.finish(cfg, prepared, run_dir)
+        recipe.export(cfg, prepared, run_dir)
     return result
 
 

@@ -5,6 +5,7 @@ import torch
 from PIL import Image
 
 import muse
+from muse.data.report import MuseWarning
 from muse.cli import main
 
 
@@ -56,11 +57,11 @@ def test_gan_on_image_folder_skips_bad_files(tmp_path, capsys):
     for i in range(10):
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     (folder / "broken.png").write_bytes(b"not an image")
-    res = muse.train("gan", data=str(folder), out=tmp_path / "r", steps=2, batch_size=4, progress=False,
-                     overrides=["model.channels=3", "model.image_size=16", "model.ngf=4", "model.ndf=4",
-                                "data.sample_every=0"])
+    with pytest.warns(MuseWarning, match="broken.png: not an image"):
+        res = muse.train("gan", data=str(folder), out=tmp_path / "r", steps=2, batch_size=4, progress=False,
+                         overrides=["model.channels=3", "model.image_size=16", "model.ngf=4", "model.ndf=4",
+                                    "data.sample_every=0"])
     assert res.step == 2
-    assert "broken.png" in capsys.readouterr().err
 
 
 def _picture(path, seed, size=48):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from muse.music.constraints import MelodyConstraint
-from muse.tokenizers.melody import MelodyEventTokenizer
+from muse.music.events import MelodyEventTokenizer
 
 TOK = MelodyEventTokenizer()
 HOLD, OFF, C4 = TOK.hold_id, TOK.off_id, TOK.note_on_id(60)

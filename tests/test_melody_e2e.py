@@ -109,8 +109,9 @@ def multitrack_midi(path: Path, *, drums: bool = True, bass: bool = True, melody
 def test_training_exports_a_model_and_the_loss_falls(runs, name):
     run = runs[name]
     assert (run / "model" / "model.safetensors").is_file()
-    cfg = json.loads((run / "model" / "config.json").read_text())
-    assert cfg["kind"] == "melody" and cfg["tokenizer"]["kind"] == "melody-events"
+    recipe = json.loads((run / "model" / "recipe.json").read_text())
+    tok = json.loads((run / "model" / "tokenizer.json").read_text())
+    assert recipe["kind"] == "melody" and tok["kind"] == "melody-events"
     rows = [r for r in csv.DictReader(open(run / "metrics.csv")) if r["split"] == "train"]
     losses = [float(r["loss"]) for r in rows]
     assert len(losses) >= 4

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody, Note
 from muse.tokenizers.base import tokenizer_from_dict, tokenizer_to_dict
-from muse.tokenizers.melody import MelodyEventTokenizer, key_offset
-from muse.tokenizers.remi import DEFAULT_TIME_SIGNATURES, RemiTokenizer
+from muse.music.events import MelodyEventTokenizer, key_offset
+from muse.music.remi import DEFAULT_TIME_SIGNATURES, RemiTokenizer
 
 KEYS = st.none() | st.tuples(st.integers(0, 11), st.sampled_from(["major", "minor"]))
 
@@ -49,7 +49,7 @@ def test_events_round_trip_is_exact_without_squash(mel: Melody) -> None:
     tok = MelodyEventTokenizer(squash=False, transpose_to_key=False)
     ids = tok.encode(mel)
     assert len(ids) == mel.length
-    back = tok.decode(ids, qpm=mel.qpm, time_signature=mel.time_signature, key=mel.key)
+    back = tok.decode_melody(ids, like=mel)
     assert back.notes == mel.notes
     assert back.length == mel.length
     assert (back.time_signature, back.key) == (mel.time_signature, mel.key)
@@ -59,30 +59,31 @@ def test_events_round_trip_is_exact_without_squash(mel: Melody) -> None:
 @given(melodies(low=20, high=110, span=24))  # an octave shift fits any 2-octave span
 def test_events_round_trip_through_key_and_octave_transposition(mel: Melody) -> None:
     tok = MelodyEventTokenizer()  # squash into 48..83, transpose to C major / A minor
-    ids, offset = tok.encode_with_offset(mel)
+    ids, transform = tok.encode_melody(mel)
     pitches = [tok.pitch_of(i) for i in ids if tok.pitch_of(i) is not None]
     assert all(48 <= p <= 83 for p in pitches)
     if mel.key is not None:
-        assert (offset - key_offset(mel.key)) % 12 == 0
-    assert tok.decode(ids, offset=offset, key=mel.key, time_signature=mel.time_signature).notes == mel.notes
+        assert (transform.semitones - key_offset(mel.key)) % 12 == 0
+    back = tok.decode_melody(ids, transform, like=mel)
+    assert back.notes == mel.notes and back.key == mel.key
 
 
 def test_events_key_transposition_targets_c_major_and_a_minor() -> None:
     tok = MelodyEventTokenizer()
     d_major = Melody([Note(0, 4, 62), Note(4, 8, 66), Note(8, 12, 69)], key=(2, "major"))
-    ids, off = tok.encode_with_offset(d_major)
-    assert off == -2 and [tok.id_to_token(i) for i in ids[::4]] == ["ON_60", "ON_64", "ON_67"]
+    ids, off = tok.encode_melody(d_major)
+    assert off.semitones == -2 and [tok.id_to_token(i) for i in ids[::4]] == ["ON_60", "ON_64", "ON_67"]
     e_minor = Melody([Note(0, 4, 64), Note(4, 8, 67)], key=(4, "minor"))
-    ids, off = tok.encode_with_offset(e_minor)
-    assert off == 5 and tok.pitch_of(ids[0]) == 69  # E -> A
-    assert MelodyEventTokenizer(transpose_to_key=False).encode_with_offset(e_minor)[1] == 0
+    ids, off = tok.encode_melody(e_minor)
+    assert off.semitones == 5 and tok.pitch_of(ids[0]) == 69  # E -> A
+    assert MelodyEventTokenizer(transpose_to_key=False).encode_melody(e_minor)[1].semitones == 0
 
 
 def test_events_squash_folds_outliers_by_octaves() -> None:
     tok = MelodyEventTokenizer(transpose_to_key=False)
     mel = Melody([Note(0, 2, 60), Note(2, 4, 62), Note(4, 6, 100), Note(6, 8, 30)])
-    ids, off = tok.encode_with_offset(mel)
-    assert off == 0
+    ids, off = tok.encode_melody(mel)
+    assert off.semitones == 0
     assert [tok.pitch_of(i) for i in ids[::2]] == [60, 62, 100 - 24, 30 + 24]
 
 

@@ -83,9 +83,11 @@ def test_training_writes_model_and_checkpoints_and_loss_falls(tang_run):
     losses = [float(r["loss"]) for r in rows if r["split"] == "train"]
     assert len(losses) == 12 and losses[-1] < 0.8 * losses[0], losses
     cfg = json.loads((tang_run / "model" / "config.json").read_text(encoding="utf-8"))
-    assert cfg["kind"] == "poem" and cfg["trained_steps"] == 60 and cfg["model_name"] == "transformer"
-    assert cfg["corpus"]["name"] == str(TANG) and cfg["corpus"]["items"] == 10
-    assert cfg["generation"] == {"temperature": 0.8, "top_p": 0.95}
+    recipe = json.loads((tang_run / "model" / "recipe.json").read_text(encoding="utf-8"))
+    assert recipe["kind"] == "poem" and recipe["trained_steps"] == 60 and cfg["model_name"] == "transformer"
+    assert recipe["corpus"]["name"] == str(TANG) and recipe["corpus"]["items"] == 10
+    gen = json.loads((tang_run / "model" / "generation_config.json").read_text(encoding="utf-8"))
+    assert gen == {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 400}
     lm = load_model(tang_run / "model", expect_kind="poem")
     assert lm.model.config.n_embd == 32 and lm.model.config.block_size == 64
     for poem in read_poems(TANG):  # the tokenizer covers the corpus exactly
@@ -257,7 +259,7 @@ def test_cli_resume_continues_and_refuses_another_corpus(capsys, tmp_path):
     rows = csv.DictReader(open(run / "metrics.csv", encoding="utf-8"))
     steps = [int(r["step"]) for r in rows if r["split"] == "train"]
     assert steps == list(range(5, 41, 5))  # continued from step 20, nothing logged twice
-    assert json.loads((run / "model" / "config.json").read_text(encoding="utf-8"))["trained_steps"] == 40
+    assert json.loads((run / "model" / "recipe.json").read_text(encoding="utf-8"))["trained_steps"] == 40
 
     # another corpus means another tokenizer: refused before anything is touched
     before = _sha1(last), (run / "config.json").read_text(encoding="utf-8")
@@ -266,6 +268,6 @@ def test_cli_resume_continues_and_refuses_another_corpus(capsys, tmp_path):
     msg = one_line_error(err)
     assert "cannot resume" in msg and "tokenizer" in msg and str(ENGLISH) in msg
     assert (_sha1(last), (run / "config.json").read_text(encoding="utf-8")) == before
-    assert load_model(run).meta["step"] == 40
+    assert load_model(run).meta["trained_steps"] == 40  # a run directory loads its exported model/
     with pytest.raises(CheckpointError, match="different tokenizer"):
         train("poem", corpus=str(ENGLISH), out=run, resume=True, steps=60)

@@ -17,13 +17,17 @@ def test_shipped_model_has_card_config_and_fits_the_size_limit(name):
     d = SHIPPED_DIR / name
     assert name in shipped_models(), f"{name} is not shipped"
     cfg = json.loads((d / "config.json").read_text())
-    assert cfg["kind"] == EXPECTED[name] and cfg["format"] == muse.CHECKPOINT_FORMAT
+    recipe = json.loads((d / "recipe.json").read_text())
+    assert recipe["kind"] == EXPECTED[name] and cfg["format"] == muse.MODEL_DIR_FORMAT
+    assert (d / "generation_config.json").is_file() and (d / "model.safetensors").is_file()
+    assert (d / "tokenizer.json").is_file() == (EXPECTED[name] != "gan")
     card = (d / "README.md").read_text()
     assert "corpus" in card and "steps" in card
     size_mb = sum(f.stat().st_size for f in d.iterdir()) / 1e6
-    assert size_mb <= LIMIT_MB.get(cfg["kind"], 10)
+    assert size_mb <= LIMIT_MB.get(recipe["kind"], 10)
     lm = muse.load_model(name)
     assert lm.kind == EXPECTED[name]
+    assert lm.generation_config == muse.GenerationConfig.from_pretrained(d)
 
 
 def test_default_melody_model_obeys_key_and_length():
@@ -84,7 +88,7 @@ def test_english_rhymes_come_from_the_corpus_vocabulary():
 
     from muse.poetry.english import check_english_form
 
-    words = set(json.loads((SHIPPED_DIR / "poem-english" / "config.json").read_text())["words"])
+    words = set(json.loads((SHIPPED_DIR / "poem-english" / "words.json").read_text()))
     assert {"love", "thee", "king"} <= words
     poem = muse.write_poems("poem-english", muse.PoemRequest(lines=4, rhyme_scheme="AABB"), seed=1)[0]
     assert check_english_form(poem, lines=4, rhyme_scheme="AABB") == []

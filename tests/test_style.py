@@ -210,12 +210,15 @@ def test_fast_style_trains_and_checkpoints_its_style():
     assert a.item() == pytest.approx(b.item(), rel=1e-5)
 
 
-def test_fast_style_without_style_or_from_path(tmp_path, images):
+def test_fast_style_without_style_or_from_a_style_image(tmp_path, images):
     model = FastStyle(FastStyle.Config(width=4, n_res=1, feature_net="random"))
     with pytest.raises(ConfigError, match="no style target"):
         model.loss({"image": torch.zeros(1, 3, 16, 16)}, StepContext())
     path = save_image(images[1], tmp_path / "stripes.png")
-    from_path = FastStyle(FastStyle.Config(width=4, n_res=1, feature_net="random", style_image=str(path), style_size=64))
+    from muse.image.data import load_image
+
+    from_path = FastStyle(FastStyle.Config(width=4, n_res=1, feature_net="random", style_size=64))
+    from_path.set_style(load_image(str(path), size=64))
     from_tensor = FastStyle.from_style_image(images[1], width=4, n_res=1, feature_net="random")
     assert torch.allclose(from_path.style_gram0, from_tensor.style_gram0, atol=1e-5)
     assert FastStyle(FastStyle.Config(width=4, n_res=1)).config.feature_net == "random"  # "auto", no VGG here

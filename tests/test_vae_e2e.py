@@ -20,12 +20,13 @@ import muse
 from muse.cli import main
 from muse.errors import ConfigError, DataError
 from muse.music import latent_space as ls
+from muse.music.windows import melody_windows, rest_share
 from muse.music.melody import Melody, Note
 from muse.music.metrics import ATTRIBUTES, note_density
 from muse.music.midi_io import write_midi
 from muse.data.store import split_of
 from muse.music.midi_io import read_melodies
-from muse.tasks import get_task
+from muse.recipes import get_recipe
 
 CYCLE = (62, 64, 65, 67, 60)
 TINY = ["model.embed_dim=16", "model.enc_hidden=64", "model.dec_hidden=64", "model.dec_layers=1", "model.z_dim=16",
@@ -91,21 +92,21 @@ def _midi_notes(path: Path) -> int:
 def test_melody_windows_are_bar_aligned_and_drop_silent_ones():
     notes = [Note(s, s + 2, 60) for s in range(0, 32, 2)] + [Note(32, 33, 62), Note(48, 49, 64)]
     mel = Melody(notes, total_steps=64)
-    wins = ls.melody_windows(mel, 2, hop_bars=1)
+    wins = melody_windows(mel, 2, hop_bars=1)
     assert [s for s, _ in wins] == [0, 16, 32]
     assert all(w.length == 32 for _, w in wins)
     assert wins[1][1].notes[0] == Note(0, 2, 60) and wins[2][1].notes == [Note(0, 1, 62), Note(16, 17, 64)]
-    assert ls.rest_share(wins[2][1]) == pytest.approx(30 / 32)
-    kept = ls.melody_windows(mel, 2, hop_bars=1, max_rest=0.5)
+    assert rest_share(wins[2][1]) == pytest.approx(30 / 32)
+    kept = melody_windows(mel, 2, hop_bars=1, max_rest=0.5)
     assert [s for s, _ in kept] == [0, 16]  # bars 2-3 are half silent (kept), bars 3-4 mostly silent
-    assert [s for s, _ in ls.melody_windows(mel, 2)] == [0, 32]  # default hop = window
+    assert [s for s, _ in melody_windows(mel, 2)] == [0, 32]  # default hop = window
     with pytest.raises(ConfigError):
-        ls.melody_windows(mel, 0)
+        melody_windows(mel, 0)
 
 
 def test_store_holds_fixed_length_windows_and_augments_the_training_split(corpus, tmp_path):
-    task = get_task("vae")
-    base = {**task.data_defaults, "corpus": str(corpus), "workers": 1, "valid_frac": 0.2, "test_frac": 0.1}
+    task = get_recipe("vae")
+    base = {**task.data_defaults(), "corpus": str(corpus), "workers": 1, "valid_frac": 0.2, "test_frac": 0.1}
     plain, tok, manifest = task.load_data({**base, "augment": False})
     aug, _, _ = task.load_data({**base, "augment": True})
     sizes = {s: len(plain[s]) for s in plain}
@@ -131,8 +132,8 @@ def test_other_meters_are_left_out(tmp_path):
     write_midi(synthetic(random.Random(1), bars=4), d / "four.mid")
     waltz = Melody([Note(s, s + 4, 60 + s % 5) for s in range(0, 48, 4)], time_signature=(3, 4), total_steps=48)
     write_midi(waltz, d / "waltz.mid")
-    task = get_task("vae")
-    stores, _, _ = task.load_data({**task.data_defaults, "corpus": str(d), "workers": 1, "valid_frac": 0.0,
+    task = get_recipe("vae")
+    stores, _, _ = task.load_data({**task.data_defaults(), "corpus": str(d), "workers": 1, "valid_frac": 0.0,
                                    "test_frac": 0.0, "augment": False})
     assert len(stores["train"]) == 3  # only the 4/4 tune's windows (bars 1-2, 2-3, 3-4)
 
@@ -317,7 +318,7 @@ def test_essen_attribute_density_is_monotone(tmp_path):
                                                         "model.dec_hidden=128", "model.z_dim=32", "model.free_bits=8",
                                                         "model.sampling_schedule=none"])
     vae = ls.load_vae(out)
-    task = get_task("vae")
+    task = get_recipe("vae")
     cfg = json.loads((out / "config.json").read_text())
     stores, tok, _ = task.load_data(cfg["data"])
     held = [tok.decode(list(map(int, stores["test"].doc(i)))) for i in range(0, len(stores["test"]), 3)][:60]

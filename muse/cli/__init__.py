@@ -7,6 +7,9 @@ import logging
 import sys
 from typing import Sequence
 
+import warnings
+
+from muse.data.report import MuseWarning
 from muse.errors import MuseError
 
 VERBS = ("melody", "poem", "train", "corpora", "vae", "gan", "stylize", "render", "eval", "models", "demo")
@@ -31,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+    """MuseWarnings as ``muse: warning: ...`` lines on stderr; others as Python prints them."""
+    if issubclass(category, MuseWarning):
+        print(f"muse: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -45,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", MuseWarning)
+            warnings.showwarning = _show_warning
+            return int(args._run(args) or 0)
     except MuseError as e:
         print(f"muse: error: {e}", file=sys.stderr)
         return 2

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from muse.core.config import parse_value
     from muse.errors import ConfigError
-    from muse.tasks import get_task
+    from muse.recipes import get_recipe
 
     if args.source is not None and args.name is not None and "=" in args.name:  # `--from DIR key=value ...`
         args.overrides, args.name = [args.name, *args.overrides], None
@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give a corpus name or --from DIR (one of them)")
     name = args.name if args.source is None else args.source
     kind = args.kind or _kind_of(name)
-    task = get_task(kind)
-    data = dict(task.data_defaults)
+    task = get_recipe(kind)
+    data = task.data_defaults()
     data["corpus"] = name
     data["rebuild"] = args.rebuild
     for o in args.overrides:

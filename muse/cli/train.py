@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import argparse
 
-from muse.tasks import task_kinds
+from muse.recipes import recipe_kinds
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (melody, poem, vae, gan, style)",
                        description="Train any muse model through the one training core. Extra key=value "
                                    "arguments override config keys (train.*, model.*, data.*).")
-    p.add_argument("kind", choices=task_kinds())
+    p.add_argument("kind", choices=recipe_kinds())
     src = p.add_mutually_exclusive_group()
     src.add_argument("--corpus", help="built-in corpus name or a file/folder")
     src.add_argument("--data", help="a file or folder of your own data")

@@ -134,7 +134,7 @@ def _save_interpolation(mels, out: Path) -> None:
 
 def _step_agreement(a, b, n: int) -> float:
     """Share of the first ``n`` grid steps where two melodies have the same event (onset of a pitch, hold, off)."""
-    from muse.tokenizers.melody import MelodyEventTokenizer
+    from muse.music.events import MelodyEventTokenizer
 
     events = MelodyEventTokenizer(0, 127, squash=False, transpose_to_key=False)
     ta, tb = events.encode(a.slice(0, n)), events.encode(b.slice(0, n))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-import muse
+from muse._version import CHECKPOINT_FORMAT, __version__
 from muse.errors import CheckpointError
 
 
@@ -91,10 +91,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"not a readable muse checkpoint ({first[:160]})", path) from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         raise CheckpointError("not a muse checkpoint (no format field)", path)
-    if ckpt["format"] != muse.CHECKPOINT_FORMAT:
+    if ckpt["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"checkpoint format {ckpt['format']} (muse {ckpt.get('muse_version', '?')}) is not supported by "
-            f"muse {muse.__version__} (format {muse.CHECKPOINT_FORMAT})",
+            f"muse {__version__} (format {CHECKPOINT_FORMAT})",
             path,
         )
     return ckpt

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -172,34 +172,26 @@ def apply_overrides(cfg: RunConfig, overrides: list[str], model_keys: set[str], 
                 raise ConfigError(f"key {name!r} is ambiguous; write one of {', '.join(o + '.' + name for o in owners)}")
             sec = owners[0]
         targets[sec][name] = parse_value(raw)
-    train = _coerce(TrainConfig, train_d)
+    train = coerce_dataclass(TrainConfig, train_d, section="train")
     return replace(cfg, train=train, model_config=model_d, data=data_d)
 
 
-def _coerce(cls: type, d: dict[str, Any]) -> Any:
-    """Build a dataclass, converting ints to floats where the field is a float."""
+def coerce_dataclass(cls: type, d: dict[str, Any], section: str) -> Any:
+    """Build dataclass ``cls`` from ``d``: unknown keys and wrongly typed values are one-line errors
+    naming ``section.key``; ints become floats where the field is a float."""
+    check_keys(d, {f.name for f in fields(cls)}, where=section)
     hints = get_type_hints(cls)
     out = {}
     for k, v in d.items():
         h = str(hints.get(k, ""))
         if isinstance(v, int) and not isinstance(v, bool) and "float" in h and "int" not in h:
             v = float(v)
-        ok = (v is None and "None" in h) or (isinstance(v, bool) and "bool" in h) or (
+        ok = "Any" in h or (v is None and "None" in h) or (isinstance(v, bool) and "bool" in h) or (
             not isinstance(v, bool) and ((isinstance(v, int) and ("int" in h or "float" in h))
-                                         or (isinstance(v, float) and "float" in h) or (isinstance(v, str) and "str" in h)))
+                                         or (isinstance(v, float) and "float" in h) or (isinstance(v, str) and "str" in h)
+                                         or (isinstance(v, (list, tuple)) and ("list" in h or "tuple" in h))))
         if not ok:
             kind = h.replace("<class '", "").replace("'>", "").replace("typing.", "")
-            raise ConfigError(f"train.{k} must be {kind}, got {v!r}")
+            raise ConfigError(f"{section}.{k} must be {kind}, got {v!r}")
         out[k] = v
     return cls(**out)
-
-
-def dataclass_defaults(cls: type) -> dict[str, Any]:
-    assert is_dataclass(cls)
-    out = {}
-    for f in fields(cls):
-        if f.default is not MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not MISSING:  # type: ignore[misc]
-            out[f.name] = f.default_factory()  # type: ignore[misc]
-    return out

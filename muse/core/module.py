@@ -13,7 +13,7 @@ with ``ctx.group`` naming it, and steps only that group's optimiser.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -33,17 +33,6 @@ class StepContext:
     """False during evaluation."""
     max_steps: int | None = None
     """Planned total steps, for schedules inside the model (KL annealing...)."""
-
-
-class MuseModule(nn.Module):
-    """Optional base class documenting the protocol; duck typing works as well."""
-
-    def loss(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def param_groups(self) -> dict[str, Iterable[nn.Parameter]]:
-        """Parameters per optimiser, in stepping order. Default: one group."""
-        return {"main": self.parameters()}
 
 
 def param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-import muse
+from muse._version import CHECKPOINT_FORMAT, __version__
 from muse.core import distributed as D
 from muse.core.callbacks import Callback
 from muse.core.checkpoint import atomic_torch_save, load_checkpoint, load_model_state, rng_state, set_rng_state
@@ -154,8 +154,8 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {
-            "format": muse.CHECKPOINT_FORMAT,
-            "muse_version": muse.__version__,
+            "format": CHECKPOINT_FORMAT,
+            "muse_version": __version__,
             "model_name": getattr(self.model, "model_name", type(self.model).__name__),
             "model_config": asdict(self.model.config) if hasattr(self.model, "config") else {},
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},

@@ -1,10 +1,15 @@
 """How to decode: one dataclass of sampling/search settings, close to Hugging Face's names."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from muse.errors import ConfigError
+
+
+FILE_NAME = "generation_config.json"
 
 
 @dataclass
@@ -56,8 +61,6 @@ class GenerationConfig:
     """Token that ends a sequence; it is not included in the returned sequence."""
     seed: int | None = None
     """Seed for a private random generator; same seed, model and prompt give the same output."""
-    stream: bool = False
-    """Print tokens as they come (the command line uses ``stream_generate`` for this)."""
     use_cache: bool = True
     """Reuse the model state between steps; False recomputes the (cropped) context every step."""
 
@@ -98,6 +101,39 @@ class GenerationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_diff_dict(self) -> dict[str, Any]:
+        """Only the settings that differ from the defaults (what ``generation_config.json`` holds)."""
+        default = GenerationConfig()
+        return {k: v for k, v in asdict(self).items() if v != getattr(default, k)}
+
+    def updated(self, **overrides: Any) -> "GenerationConfig":
+        """A validated copy with every override that is not None applied (unknown names are errors)."""
+        valid = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - valid)
+        if unknown:
+            raise ConfigError(f"generation: unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None}).validate()
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``generation_config.json`` into ``directory``."""
+        path = Path(directory) / FILE_NAME
+        path.write_text(json.dumps(self.to_diff_dict(), indent=1) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "GenerationConfig":
+        """Read ``generation_config.json`` from a model directory (defaults when it has none)."""
+        path = Path(directory) / FILE_NAME
+        if not path.is_file():
+            return cls()
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"unreadable generation config ({e})", path) from None
+        if not isinstance(d, dict):
+            raise ConfigError("generation config must be a JSON object", path)
+        return cls.from_dict(d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GenerationConfig":

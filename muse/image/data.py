@@ -16,27 +16,29 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from muse.data.report import SkipReport
 from muse.errors import DataError
 
 SKIMAGE_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")
 
 
 @dataclass
-class LoadReport:
+class LoadReport(SkipReport):
     """What :func:`load_image_folder` read and what it skipped (file, reason)."""
 
-    root: str
     files: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
     """Names of the first-level subfolders that held images (sorted)."""
     labels: list[int] = field(default_factory=list)
     """Per loaded file, the index of its first-level subfolder in ``classes`` (-1 at top level)."""
 
     def __str__(self) -> str:
-        lines = [f"{self.root}: {len(self.files)} image(s) loaded, {len(self.skipped)} skipped"]
-        lines += [f"  skipped {name}: {reason}" for name, reason in self.skipped]
-        return "\n".join(lines)
+        return "\n".join([f"{self.source}: {len(self.files)} image(s) loaded, {len(self.skipped)} skipped",
+                          *self.lines()])
+
+    @property
+    def root(self) -> str:
+        return self.source
 
 
 def _open_rgb_or_l(path: Path, mode: str) -> Image.Image:
@@ -87,7 +89,7 @@ def load_image_folder(
         p for p in root.glob(pattern)
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
-    report = LoadReport(root=str(root))
+    report = LoadReport(source=str(root))
     mode = "RGB" if channels == 3 else "L"
     images: list[torch.Tensor] = []
     class_of: list[str | None] = []
@@ -97,7 +99,7 @@ def load_image_folder(
             im = _open_rgb_or_l(p, mode)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
             reason = "not an image PIL can read" if isinstance(e, UnidentifiedImageError) else str(e).splitlines()[0]
-            report.skipped.append((rel, reason))
+            report.skip(rel, reason)
             continue
         images.append(_to_tensor(_center_square(im, size)))
         report.files.append(rel)

@@ -16,7 +16,7 @@ For decoding (:mod:`muse.generate.sampler`) a model offers
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,18 +27,6 @@ from muse.errors import DataError
 
 IGNORE_INDEX = -100
 """Target value of positions that carry no prediction (padding)."""
-
-
-@runtime_checkable
-class GenerativeLM(Protocol):
-    """The decoding interface shared by :class:`RNNLM` and :class:`TransformerLM`."""
-
-    def __call__(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]: ...
-
-    def reorder_state(self, state: Any, indices: torch.Tensor) -> Any: ...
-
-    @property
-    def max_context(self) -> int | None: ...
 
 
 def lm_loss(logits: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -6,7 +6,7 @@ A registered class has a nested ``Config`` dataclass and is built as
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any, Callable
 
 from torch import nn
@@ -58,6 +58,3 @@ def build_model(name: str, config: dict[str, Any] | None = None) -> nn.Module:
         )
     return cls(cfg_cls(**config))
 
-
-def model_config_dict(model: nn.Module) -> dict[str, Any]:
-    return asdict(model.config)  # type: ignore[arg-type]

@@ -432,8 +432,6 @@ class FastStyle(nn.Module):
         style_loss: str = "gram"
         feature_net: str = "auto"
         feature_seed: int = 0
-        style_image: str | None = None
-        """Optional path to the style picture, read at construction."""
         style_size: int = 256
         """Longer side the style picture is resized to before measuring its statistics."""
 
@@ -452,10 +450,6 @@ class FastStyle(nn.Module):
             self.register_buffer(f"style_mean{i}", torch.zeros(c))
         self.register_buffer("has_style", torch.tensor(False))
         self._net: list[FeatureNet] = []  # kept out of the module tree: frozen, not saved
-        if cfg.style_image is not None:
-            from muse.image.data import load_image
-
-            self.set_style(load_image(cfg.style_image, size=cfg.style_size))
 
     @classmethod
     def from_style_image(cls, style: torch.Tensor, **cfg) -> "FastStyle":
@@ -516,7 +510,7 @@ class FastStyle(nn.Module):
 
     def loss(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         if not bool(self.has_style):
-            raise ConfigError("fast_style has no style target: set style_image in the config or use FastStyle.from_style_image")
+            raise ConfigError("fast_style has no style target: call set_style(image) or use FastStyle.from_style_image")
         x = batch["image"]
         if x.dim() != 4 or x.shape[1] not in (1, 3):
             raise DataError(f"fast_style expects images [B, 3, H, W] (or 1 channel), got {list(x.shape)}")

@@ -1,22 +1,22 @@
-"""Melody generation: primers, key/scale constraints, and writing .mid/.wav/.png."""
+"""Melody generation: a request (bars, key, scale, primer...), constraints, and writing .mid/.wav/.png."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from muse.errors import ConfigError, DataError
 from muse.generate.config import GenerationConfig
+from muse.generate.constraints import Constraint
 from muse.generate.sampler import generate
 from muse.music.constraints import MelodyConstraint
-from muse.music.melody import Melody, Note
-from muse.music.scales import MINOR_LIKE, scale_intervals, scale_pitches, tonic_pitch_class
-from muse.pretrained import LoadedModel, load_model
+from muse.music.melody import Melody
+from muse.music.theory import (GENERATION_TIME_SIGNATURES, MINOR_LIKE, key_name, parse_time_signature,
+                               scale_intervals, scale_pitches, tonic_pitch_class)
+from muse.music.tokenizer import MusicTokenizer
+from muse.pretrained import LoadedModel
 
-log = logging.getLogger(__name__)
 DEFAULT_MELODY_MODEL = "melody-transformer"
-SUPPORTED_TIME_SIGNATURES = {(2, 4), (3, 4), (4, 4), (5, 4), (6, 8), (9, 8), (12, 8), (3, 8), (2, 2), (6, 4), (7, 8)}
 
 
 def estimate_key(melody: Melody) -> tuple[int, str]:
@@ -33,55 +33,128 @@ def estimate_key(melody: Melody) -> tuple[int, str]:
     return max(((t, m) for t in range(12) for m in ("major", "minor")), key=score)
 
 
-def parse_time_signature(text: str | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(text, tuple):
-        ts = text
-    else:
-        try:
-            num, den = (int(x) for x in str(text).split("/"))
-            ts = (num, den)
-        except ValueError:
-            raise ConfigError(f"time signature {text!r} must look like 3/4") from None
-    if ts not in SUPPORTED_TIME_SIGNATURES:
-        raise ConfigError(f"time signature {ts[0]}/{ts[1]} is not supported; use one of "
-                          + ", ".join(f"{a}/{b}" for a, b in sorted(SUPPORTED_TIME_SIGNATURES)))
-    return ts
-
-
 @dataclass
-class _Plan:
-    shift: int
-    """Real pitch = model pitch + shift."""
-    key: tuple[int, str] | None
-    pitches: set[int] | None
-    """Allowed model-space pitches (None: any)."""
+class MelodyRequest:
+    """What melody to write. Pitch settings are hard constraints."""
+
+    bars: int = 8
+    """Length in bars, including the primer."""
+    key: str | None = None
+    """Tonic such as D, F#, Bb (with ``scale``: every pitch in that scale)."""
+    scale: str | None = None
+    """major, minor, dorian, pentatonic, blues, ... (see :data:`muse.music.theory.SCALES`)."""
+    low: int = 0
+    """Lowest MIDI pitch allowed."""
+    high: int = 127
+    """Highest MIDI pitch allowed."""
+    primer: Melody | None = None
+    """A melody to continue; its notes are kept exactly."""
+    qpm: float | None = None
+    """Tempo (default: the primer's, else 120)."""
+    time_signature: str | tuple[int, int] | None = None
+    """Meter (default: the primer's, else 4/4)."""
+    start_with_note: bool = False
+    """No pick-up: the first step is a note."""
+
+    def validate(self) -> "MelodyRequest":
+        if self.bars < 1:
+            raise ConfigError(f"bars must be >= 1, got {self.bars}")
+        if not 0 <= self.low <= self.high <= 127:
+            raise ConfigError(f"pitch range {self.low}..{self.high} must lie within 0..127 with low <= high")
+        if self.qpm is not None and not self.qpm > 0:
+            raise ConfigError(f"qpm must be > 0, got {self.qpm}")
+        if self.key is not None:
+            tonic_pitch_class(self.key)
+        if self.scale is not None:
+            scale_intervals(self.scale)
+        return self
 
 
-def _plan(tok, key: str | None, scale: str | None, primer: Melody | None, low: int, high: int) -> _Plan:
-    normalised = bool(getattr(tok, "transpose_to_key", False))
-    tonic: int | None = None
-    if key is not None:
-        tonic = tonic_pitch_class(key)
-    if scale is not None:
-        scale_intervals(scale)  # validate early
-    if tonic is None and primer is not None and (key is None and (scale is not None or normalised)):
-        pk = primer.key or estimate_key(primer)
-        tonic, scale = pk[0], scale or pk[1]
+def _melody_tokenizer(lm: LoadedModel) -> MusicTokenizer:
+    if not isinstance(lm.tokenizer, MusicTokenizer):
+        raise ConfigError("this model has no melody tokenizer; use a model trained with `muse train melody`")
+    return lm.tokenizer
+
+
+def _target_key(req: MelodyRequest, primer: Melody | None) -> tuple[tuple[int, str] | None, str | None]:
+    """(key written to the file, scale constraining pitches) from the request and the primer."""
+    tonic = None if req.key is None else tonic_pitch_class(req.key)
+    scale = req.scale
+    if tonic is None and primer is not None and primer.key is not None and scale is not None:
+        tonic = primer.key[0]
     if tonic is None and scale is not None:
         tonic = 9 if scale in MINOR_LIKE else 0
-    scale = scale or ("major" if tonic is not None else None)
     if tonic is None:
-        shift, out_key = 0, None
+        return (primer.key if primer is not None else None), None
+    scale = scale or "major"
+    return (tonic, "minor" if scale in MINOR_LIKE else "major"), scale
+
+
+def compose(
+    lm: LoadedModel,
+    request: MelodyRequest,
+    generation: GenerationConfig | None = None,
+    constraints: Sequence[Constraint] = (),
+    *,
+    num: int = 1,
+    device: str = "cpu",
+) -> list[Melody]:
+    """``num`` melodies from ``lm`` for ``request``, sampled with ``generation``
+    (default: the model's own generation config), under the request's constraints
+    and any extra ``constraints``."""
+    tok = _melody_tokenizer(lm)
+    req = request.validate()
+    if num < 1:
+        raise ConfigError(f"num must be >= 1, got {num}")
+    gen = generation or lm.generation_config
+    primer = req.primer
+    if primer is not None and primer.steps_per_quarter != tok.steps_per_quarter:
+        raise DataError(f"primer is on a grid of {primer.steps_per_quarter} steps per quarter, "
+                        f"the model uses {tok.steps_per_quarter}")
+    ts_default = primer.time_signature if primer is not None else (4, 4)
+    ts = parse_time_signature(req.time_signature or ts_default, GENERATION_TIME_SIGNATURES) \
+        if req.time_signature is not None or ts_default in GENERATION_TIME_SIGNATURES else ts_default
+    template = Melody([], tok.steps_per_quarter, req.qpm or (primer.qpm if primer else 120.0), ts)
+    total = req.bars * template.steps_per_bar
+    if primer is not None and primer.key is None:
+        primer = replace(primer, key=estimate_key(primer))
+    out_key, scale = _target_key(req, primer)
+    prompt = [tok.bos_id]
+    if primer is not None:
+        if primer.length > total:
+            raise ConfigError(f"primer is {primer.num_bars:.1f} bars long, longer than the {req.bars} bars requested; "
+                              "ask for more --bars")
+        ids, transform = tok.encode_melody(primer)
+        prompt += ids
     else:
-        home = (9 if scale in MINOR_LIKE else 0) if normalised else tonic
-        shift = (tonic - home + 6) % 12 - 6
-        out_key = (tonic, "minor" if scale in MINOR_LIKE else "major")
+        transform = tok.transform_for(out_key)
     pitches = None
-    if scale is not None and tonic is not None:
-        pitches = {p - shift for p in scale_pitches(tonic, scale, low, high)}
-    elif (low, high) != (0, 127):
-        pitches = {p - shift for p in range(low, high + 1)}
-    return _Plan(shift, out_key, pitches)
+    if scale is not None and out_key is not None:
+        pitches = {transform.to_model(p) for p in scale_pitches(out_key[0], scale, req.low, req.high)}
+    elif (req.low, req.high) != (0, 127):
+        pitches = {transform.to_model(p) for p in range(req.low, req.high + 1)}
+    melody_rule = MelodyConstraint(tok, pitches, total, template.steps_per_bar,
+                                   max_lead_in=0 if req.start_with_note and primer is None else None)
+    rules = [melody_rule, *constraints]
+    for rule in rules:
+        rule.check(tok)
+    gen = replace(gen, max_new_tokens=max(1, tok.max_tokens(total)), eos_id=tok.eos_id,
+                  num_return_sequences=num if gen.num_beams == 1 else min(num, gen.num_beams)).validate()
+    seqs: list[list[int]] = []
+    seed = gen.seed
+    while len(seqs) < num:
+        seqs += generate(lm.model, prompt, gen, rules, device=device)
+        gen = replace(gen, seed=None if seed is None else seed + len(seqs))
+    like = replace(template, key=out_key)
+    out = []
+    for seq in seqs[:num]:
+        mel = tok.decode_melody(seq, transform, like=like)
+        mel = replace(mel, qpm=template.qpm, time_signature=ts, key=out_key, total_steps=total)
+        if primer is not None:
+            mel = _keep_primer(req.primer, mel)
+            mel = replace(mel, key=out_key)
+        out.append(mel)
+    return out
 
 
 def generate_melodies(
@@ -96,18 +169,20 @@ def generate_melodies(
     temperature: float | None = None,
     top_k: int | None = None,
     top_p: float | None = None,
-    beam_size: int = 1,
-    branch_factor: int = 2,
+    beam_size: int | None = None,
+    branch_factor: int | None = None,
     primer: Melody | None = None,
     qpm: float | None = None,
-    time_signature: str | tuple[int, int] = (4, 4),
+    time_signature: str | tuple[int, int] | None = None,
     start_with_note: bool = False,
     seed: int | None = None,
     device: str = "cpu",
+    **generation: Any,
 ) -> list[Melody]:
     """Generate ``num`` melodies of ``bars`` bars (including the primer, if any).
 
-    ``temperature`` defaults to the one the model was shipped with.
+    Sampling settings default to the model's ``generation_config.json``; any
+    :class:`~muse.generate.config.GenerationConfig` field can be given here.
     ``key``/``scale`` and ``low``/``high`` are hard constraints: every generated
     pitch lies in the scale and the range. A primer is continued from its end;
     its notes are kept exactly. Without a primer a melody may open with a
@@ -115,58 +190,14 @@ def generate_melodies(
     the tunes the model learned from do; ``start_with_note`` makes the first
     step a note.
     """
-    lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, expect_kind="melody")
-    if temperature is None:  # the model's own default (its generation config), else 1
-        temperature = float((lm.meta.get("generation") or {}).get("temperature", 1.0))
-    tok = lm.tokenizer
-    if tok is None or not hasattr(tok, "pitch_of"):
-        raise ConfigError("this model has no melody tokenizer; use a model trained with `muse train melody`")
-    ts = parse_time_signature(time_signature)
-    if bars < 1 or num < 1:
-        raise ConfigError("bars and num must be >= 1")
-    if not 0 <= low <= high <= 127:
-        raise ConfigError(f"pitch range {low}..{high} must lie within 0..127 with low <= high")
-    spq = getattr(tok, "steps_per_quarter", 4)
-    if primer is not None:
-        if primer.steps_per_quarter != spq:
-            raise DataError(f"primer is on a grid of {primer.steps_per_quarter} steps per quarter, the model uses {spq}")
-        ts = primer.time_signature if time_signature == (4, 4) and primer.time_signature in SUPPORTED_TIME_SIGNATURES else ts
-    template = Melody([], spq, qpm or (primer.qpm if primer else 120.0), ts)
-    total = bars * template.steps_per_bar
-    plan = _plan(tok, key, scale, primer, low, high)
-    prompt = [tok.bos_id]
-    extra = 0
-    if primer is not None:
-        if primer.length > total:
-            raise ConfigError(f"primer is {primer.num_bars:.1f} bars long, longer than the {bars} bars requested; "
-                              "ask for more --bars")
-        ids, extra = tok.encode_with_offset(replace(primer.transpose(-plan.shift), key=None)) \
-            if hasattr(tok, "encode_with_offset") else (tok.encode(primer), 0)
-        prompt += ids
-        if plan.pitches is not None:
-            plan.pitches = {p + extra for p in plan.pitches}
-    constraint = MelodyConstraint(tok, plan.pitches, total, template.steps_per_bar,
-                                  max_lead_in=0 if start_with_note and primer is None else None)
-    constraint.check(tok)
-    gen = GenerationConfig(
-        max_new_tokens=max(1, total * (4 if tok.kind == "remi" else 1) + 1), temperature=temperature, top_k=top_k,
-        top_p=top_p, num_beams=beam_size, branch_factor=branch_factor, eos_id=tok.eos_id,
-        num_return_sequences=num if beam_size == 1 else min(num, beam_size), seed=seed)
-    seqs: list[list[int]] = []
-    while len(seqs) < num:
-        seqs += generate(lm.model, prompt, gen, [constraint], device=device)
-        gen = replace(gen, seed=None if seed is None else seed + len(seqs))
-    out = []
-    for seq in seqs[:num]:
-        mel = tok.decode(seq, qpm=template.qpm, time_signature=ts, offset=extra) if tok.kind != "remi" \
-            else tok.decode(seq)
-        mel = mel.transpose(plan.shift)
-        mel = replace(mel, qpm=template.qpm, time_signature=ts, key=plan.key or (primer.key if primer else None),
-                      total_steps=total)
-        if primer is not None:
-            mel = _keep_primer(primer, mel)
-        out.append(mel)
-    return out
+    from muse.music.melody_recipe import RECIPE
+
+    lm = model if isinstance(model, LoadedModel) else RECIPE.load(model, device=device)
+    gen = lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p, num_beams=beam_size,
+                                       branch_factor=branch_factor, seed=seed, **generation)
+    req = MelodyRequest(bars=bars, key=key, scale=scale, low=low, high=high, primer=primer, qpm=qpm,
+                        time_signature=time_signature, start_with_note=start_with_note)
+    return compose(lm, req, gen, num=num, device=device)
 
 
 def _keep_primer(primer: Melody, mel: Melody) -> Melody:
@@ -199,13 +230,8 @@ def save_melodies(melodies: Sequence[Melody], out_dir: str | Path, *, prefix: st
         if wav:
             files["wav"] = render_wav(files["mid"], stem.with_suffix(".wav"), synth=synth)
         if png:
-            key = None if mel.key is None else f"{'C C# D Eb E F F# G Ab A Bb B'.split()[mel.key[0]]} {mel.key[1]}"
+            key = None if mel.key is None else key_name(mel.key)
             files["png"] = plot_pianoroll(mel, stem.with_suffix(".png"), titles=[stem.name], key=key)
         written.append(files)
     return written
 
-
-def melody_pitch_check(melodies: Sequence[Melody], key: str, scale: str, low: int = 0, high: int = 127) -> list[Note]:
-    """Notes that break a key/scale/range request (empty when all comply)."""
-    allowed = scale_pitches(tonic_pitch_class(key), scale, low, high)
-    return [n for m in melodies for n in m.notes if n.pitch not in allowed]

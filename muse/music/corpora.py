@@ -14,10 +14,11 @@ import importlib.util
 import re
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from muse.data.report import SkipReport
 from muse.errors import DataError
 from muse.music.melody import Melody
 from muse.music.midi_io import ABC_SUFFIXES, SUPPORTED_SUFFIXES, abc_tunes, piece_melodies
@@ -143,28 +144,26 @@ def list_corpora() -> list[dict[str, Any]]:
 
 
 @dataclass
-class CorpusReport:
-    """What :func:`iter_corpus` read: counts and the pieces it skipped, with reasons."""
+class CorpusReport(SkipReport):
+    """What :func:`iter_corpus` read: counts, and the pieces it skipped with reasons."""
 
-    name: str = ""
     sources: int = 0
     pieces: int = 0
     melodies: int = 0
     filtered: int = 0
     """Pieces read fine whose melodies all failed the length/pitch filters."""
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    """(piece id, reason) of unreadable pieces."""
     seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.source
 
     def __str__(self) -> str:
         head = (
-            f"corpus {self.name}: {self.sources} files, {self.pieces} pieces read -> {self.melodies} melodies; "
+            f"corpus {self.source}: {self.sources} files, {self.pieces} pieces read -> {self.melodies} melodies; "
             f"{self.filtered} pieces filtered out, {len(self.skipped)} skipped ({self.seconds:.1f} s)"
         )
-        lines = [head] + [f"  skipped {pid}: {why}" for pid, why in self.skipped[:20]]
-        if len(self.skipped) > 20:
-            lines.append(f"  ... and {len(self.skipped) - 20} more")
-        return "\n".join(lines)
+        return "\n".join([head, *self.lines()])
 
 
 @dataclass(frozen=True)
@@ -187,10 +186,10 @@ def _tasks(sources: list[Path], root: Path, report: CorpusReport, limit: int | N
         try:
             tunes = abc_tunes(f) if f.stat().st_size else []
         except (DataError, OSError) as err:
-            report.skipped.append((rel, _reason(err)))
+            report.skip(rel, _reason(err))
             continue
         if not tunes:
-            report.skipped.append((rel, "empty file (0 bytes)"))
+            report.skip(rel, "empty file (0 bytes)")
         for i, text in enumerate(tunes, 1):
             tasks.append(_Task(f"{rel}#{i}", str(f), text, i))
     return tasks if limit is None else tasks[:limit]
@@ -271,7 +270,7 @@ def iter_corpus(
 
     start = time.perf_counter()
     report = report if report is not None else CorpusReport()
-    report.name = str(name_or_dir)
+    report.source = str(name_or_dir)
     sources = corpus_sources(name_or_dir)
     report.sources = len(sources)
     if voices is None:
@@ -287,13 +286,13 @@ def iter_corpus(
         results = (_parse_tasks(c, opts) for c in chunks)
     else:
         results = _run_parallel(chunks, opts, workers)
-    bar = tqdm(total=len(tasks), unit="piece", desc=report.name, disable=not progress)
+    bar = tqdm(total=len(tasks), unit="piece", desc=report.source, disable=not progress)
     try:
         for batch in results:
             for piece_id, melodies, reason in batch:
                 report.pieces += 1
                 if reason is not None:
-                    report.skipped.append((piece_id, reason))
+                    report.skip(piece_id, reason)
                 elif not melodies:
                     report.filtered += 1
                 for mel in melodies:

@@ -30,6 +30,7 @@ import torch
 
 from muse.errors import CheckpointError, ConfigError, DataError
 from muse.music.melody import Melody
+from muse.music.tokenizer import MusicTokenizer
 from muse.tokenizers.base import Tokenizer
 
 MELODY_METRICS = (
@@ -39,7 +40,6 @@ MELODY_METRICS = (
 """Metrics reported for melodies (the polyphony ones are constant for monophonic lines)."""
 NGRAM_ORDER = 4
 NGRAM_DISCOUNTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-_TOKENIZER_OPTION = {"melody-events": "events", "remi": "remi"}
 
 
 @dataclass
@@ -62,37 +62,15 @@ class HeldOut:
 
 
 def training_data_settings(lm: Any) -> dict[str, Any]:
-    """The ``data`` settings a loaded melody model was trained with.
+    """The ``data`` settings a loaded melody model was trained with (its ``recipe.json``,
+    or a checkpoint's run config), machine-specific paths dropped."""
+    from muse.music.melody_recipe import RECIPE
 
-    Taken from the model's own metadata when it records them, else from the run
-    it belongs to (a checkpoint's run config, or ``config.json`` of the run
-    folder around a model directory); otherwise the task defaults with the
-    model's tokenizer options and corpus name.
-    """
-    from muse.tasks.melody import TASK
-
-    data = dict(TASK.data_defaults)
+    data = RECIPE.data_defaults()
     found = lm.meta.get("data") or (lm.meta.get("run_config") or {}).get("data")
-    if found is None and lm.source is not None:
-        run_cfg = Path(lm.source).parent / "config.json"
-        if Path(lm.source).is_dir() and run_cfg.is_file():
-            try:
-                cfg = json.loads(run_cfg.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                cfg = {}
-            if isinstance(cfg, dict) and cfg.get("kind") == "melody":
-                found = cfg.get("data")
-    if found:
-        data.update({k: v for k, v in found.items() if k in data})
-    else:
-        tok = lm.tokenizer.to_dict()
-        data["tokenizer"] = _TOKENIZER_OPTION.get(lm.tokenizer.kind, data["tokenizer"])
-        for k in ("min_pitch", "max_pitch", "transpose_to_key"):
-            if k in tok and lm.tokenizer.kind == "melody-events":
-                data[k] = tok[k]
-        name = (lm.meta.get("corpus") or {}).get("name")
-        if name:
-            data["corpus"] = name
+    if not found:
+        raise CheckpointError("the model does not record the data it was trained on (data settings)", lm.source)
+    data.update({k: v for k, v in found.items() if k in data})
     data["cache_dir"] = None  # a path of the machine it was trained on
     data["rebuild"] = False
     return data
@@ -101,10 +79,10 @@ def training_data_settings(lm: Any) -> dict[str, Any]:
 def load_heldout(data: dict[str, Any], tokenizer: Tokenizer | None = None) -> HeldOut:
     """Open (building it if needed) the token store of ``data``, encoded by ``tokenizer``
     (default: the tokenizer those settings make)."""
-    from muse.tasks.melody import TASK
+    from muse.music.melody_recipe import RECIPE
 
     try:
-        stores, tok, manifest = TASK.load_data(data, resume_tok=tokenizer)
+        stores, tok, manifest = RECIPE.load_data(data, resume_tok=tokenizer)
     except CheckpointError as err:
         if "tokenizer differs" not in str(err):
             raise
@@ -170,10 +148,9 @@ def sequence_nll(model: torch.nn.Module, docs: Sequence[Sequence[int]], *, devic
     return total, count
 
 
-def count_notes(tokenizer: Tokenizer, docs: Sequence[Sequence[int]]) -> int:
+def count_notes(tokenizer: MusicTokenizer, docs: Sequence[Sequence[int]]) -> int:
     """Notes in the documents: tokens that start a note (pitch tokens)."""
-    pitch_of = getattr(tokenizer, "pitch_of")
-    is_pitch = np.array([pitch_of(i) is not None for i in range(tokenizer.vocab_size)], dtype=bool)
+    is_pitch = np.array([tokenizer.pitch_of(i) is not None for i in range(tokenizer.vocab_size)], dtype=bool)
     return int(sum(is_pitch[np.asarray(d, dtype=np.int64)].sum() for d in docs))
 
 
@@ -203,18 +180,17 @@ def fit_ngram(heldout: HeldOut, order: int = NGRAM_ORDER, discounts: Sequence[fl
     return best
 
 
-def ngram_melodies(kn: Any, tokenizer: Tokenizer, *, num: int, bars: int, seed: int = 0,
+def ngram_melodies(kn: Any, tokenizer: MusicTokenizer, *, num: int, bars: int, seed: int = 0,
                    time_signature: tuple[int, int] = (4, 4), qpm: float = 120.0) -> list[Melody]:
     """``num`` melodies of ``bars`` bars sampled from an n-gram model, with the length
     constraint the neural models generate under."""
     from muse.music.constraints import MelodyConstraint
 
-    spq = getattr(tokenizer, "steps_per_quarter", 4)
-    template = Melody([], spq, qpm, time_signature)
+    template = Melody([], tokenizer.steps_per_quarter, qpm, time_signature)
     total = bars * template.steps_per_bar
     constraint = MelodyConstraint(tokenizer, None, total, template.steps_per_bar)
     rng = np.random.default_rng(seed)
-    max_len = total * (4 if tokenizer.kind == "remi" else 1) + 1
+    max_len = tokenizer.max_tokens(total)
     out = []
     for _ in range(num):
         seq = [tokenizer.bos_id]
@@ -228,13 +204,10 @@ def ngram_melodies(kn: Any, tokenizer: Tokenizer, *, num: int, bars: int, seed: 
     return out
 
 
-def _decoded(tokenizer: Tokenizer, ids: Sequence[int], template: Melody, total: int) -> Melody:
+def _decoded(tokenizer: MusicTokenizer, ids: Sequence[int], template: Melody, total: int) -> Melody:
     from dataclasses import replace
 
-    if tokenizer.kind == "remi":
-        mel = tokenizer.decode(ids)
-    else:
-        mel = tokenizer.decode(ids, qpm=template.qpm, time_signature=template.time_signature)
+    mel = tokenizer.decode_melody(ids, like=template)
     return replace(mel, qpm=template.qpm, time_signature=template.time_signature, total_steps=total)
 
 
@@ -271,7 +244,7 @@ def _load_lm(model: Any, device: str):
     if not isinstance(lm.model, TokenLM):
         raise ConfigError(f"{where}: is a {getattr(lm.model, 'model_name', type(lm.model).__name__)!r} model; "
                           "muse eval melody evaluates RNN and transformer language models")
-    if lm.tokenizer is None or not hasattr(lm.tokenizer, "pitch_of"):
+    if not isinstance(lm.tokenizer, MusicTokenizer):
         raise CheckpointError("has no melody tokenizer; evaluate a model trained with `muse train melody`", where)
     return lm
 
@@ -310,9 +283,9 @@ def evaluate_melody_model(
     if lm is not None:
         settings = training_data_settings(lm)
     else:
-        from muse.tasks.melody import TASK
+        from muse.music.melody_recipe import RECIPE
 
-        settings = dict(TASK.data_defaults)
+        settings = RECIPE.data_defaults()
     settings.update(data or {})
     if corpus is not None:
         settings["corpus"] = corpus

@@ -16,7 +16,7 @@ reconstructions and attribute edits are moved back to the input's octave.
 Attribute vectors (MusicVAE): the mean code of the windows with the most of an
 attribute (top quartile) minus that of the windows with the least (bottom
 quartile). A model directory written by training carries them in
-``attributes.json`` (see :data:`ATTRIBUTES_FILE`).
+``attributes.json``.
 """
 from __future__ import annotations
 
@@ -30,65 +30,19 @@ import torch
 
 from muse.errors import CheckpointError, ConfigError, DataError
 from muse.models.latent import AttributeVectors, slerp
-from muse.music.melody import Melody, Note
+from muse.music.melody import Melody
+from muse.music.tokenizer import Transform
+from muse.music.vae_recipe import ATTRIBUTES_FILE
+from muse.music.windows import BAR_STEPS, STEPS_PER_QUARTER, concat_melodies, melody_windows
 
 if TYPE_CHECKING:
-    from muse.tokenizers.melody import MelodyEventTokenizer
+    from muse.music.events import MelodyEventTokenizer
 
 log = logging.getLogger(__name__)
 
 DEFAULT_VAE_MODEL = "vae-2bar"
-ATTRIBUTES_FILE = "attributes.json"
-STEPS_PER_QUARTER = 4
-BAR_STEPS = 4 * STEPS_PER_QUARTER
-"""Steps in one 4/4 bar: the unit of every VAE slice."""
 
 AttributeFn = Callable[[Melody], float]
-
-
-# ------------------------------------------------------------------ windows
-def rest_share(melody: Melody) -> float:
-    """Share of the melody's steps where no note sounds (1.0 for an empty melody)."""
-    length = melody.length
-    if length <= 0:
-        return 1.0
-    sounding = sum(min(n.end, length) - n.start for n in melody.notes)
-    return 1.0 - sounding / length
-
-
-def melody_windows(melody: Melody, bars: int, *, hop_bars: int | None = None,
-                   max_rest: float = 1.0) -> list[tuple[int, Melody]]:
-    """Bar-aligned windows of ``bars`` 4/4 bars: ``[(start step, window)]``.
-
-    Windows start every ``hop_bars`` bars (default: ``bars``, so they do not
-    overlap) and lie wholly inside the melody. Windows with a larger share of
-    silent steps than ``max_rest`` are left out. Each window starts at step 0 and
-    is exactly ``bars * 16`` steps long (notes are clipped at its end).
-    """
-    if bars < 1:
-        raise ConfigError(f"bars must be >= 1, got {bars}")
-    hop = bars if hop_bars is None else hop_bars
-    if hop < 1:
-        raise ConfigError(f"hop_bars must be >= 1, got {hop}")
-    size = bars * BAR_STEPS
-    out = []
-    for start in range(0, melody.length - size + 1, hop * BAR_STEPS):
-        window = melody.slice(start, start + size)
-        if rest_share(window) <= max_rest:
-            out.append((start, window))
-    return out
-
-
-def concat_melodies(parts: Sequence[Melody]) -> Melody:
-    """One melody playing ``parts`` one after another (each lasting its ``length``)."""
-    if not parts:
-        raise DataError("no melodies to join")
-    notes: list[Note] = []
-    t = 0
-    for m in parts:
-        notes += [Note(n.start + t, n.end + t, n.pitch, n.velocity) for n in m.notes]
-        t += m.length
-    return replace(parts[0], notes=notes, total_steps=t)
 
 
 # ------------------------------------------------------------------ the model
@@ -119,19 +73,15 @@ class VAE:
 
 
 def load_vae(name_or_path: str | Path = DEFAULT_VAE_MODEL, device: str = "cpu") -> VAE:
-    """Load a VAE from a shipped name, model directory, run directory or checkpoint.
-
-    A run directory's exported ``model/`` is preferred (it carries the attribute
-    vectors). Attribute vectors are read from ``attributes.json`` beside the weights.
-    """
+    """Load a VAE from a shipped name, model directory, run directory or checkpoint
+    (the one rule of :func:`muse.pretrained.resolve_model_path`), with the attribute
+    vectors of its ``attributes.json``."""
     from muse.models.vae import MelodyVAE
-    from muse.pretrained import load_model
-    from muse.tokenizers.melody import MelodyEventTokenizer
+    from muse.music.events import MelodyEventTokenizer
+    from muse.pretrained import LoadedModel, load_model
 
-    p = Path(name_or_path)
-    if p.is_dir() and not (p / "model.safetensors").is_file() and (p / "model" / "model.safetensors").is_file():
-        p = p / "model"
-    lm = load_model(p if p.exists() else name_or_path, device=device, expect_kind="vae")
+    lm = name_or_path if isinstance(name_or_path, LoadedModel) else load_model(name_or_path, device=device,
+                                                                                  expect_kind="vae")
     if not isinstance(lm.model, MelodyVAE) or not isinstance(lm.tokenizer, MelodyEventTokenizer):
         raise CheckpointError("is not a melody VAE (train one with `muse train vae`)", lm.source)
     c = lm.model.config
@@ -139,16 +89,12 @@ def load_vae(name_or_path: str | Path = DEFAULT_VAE_MODEL, device: str = "cpu") 
         raise CheckpointError(f"VAE slices of {c.seq_len} steps for {c.n_bars} bars are not 4/4 bars of "
                               f"{BAR_STEPS} steps", lm.source)
     attrs = AttributeVectors()
-    src = lm.source
-    if src is not None:
-        cands = [src / ATTRIBUTES_FILE] if src.is_dir() else [src.parent / ATTRIBUTES_FILE,
-                                                             src.parent.parent / "model" / ATTRIBUTES_FILE]
-        found = next((f for f in cands if f.is_file()), None)
-        if found is not None:
-            attrs = AttributeVectors.load(found)
-            if attrs.dim not in (None, c.z_dim):
-                raise CheckpointError(f"attribute vectors have {attrs.dim} dims, the model's codes {c.z_dim}", found)
-    return VAE(lm.model, lm.tokenizer, attrs, src)
+    if ATTRIBUTES_FILE in lm.files:
+        attrs = AttributeVectors.from_dict(lm.files[ATTRIBUTES_FILE])
+        if attrs.dim not in (None, c.z_dim):
+            raise CheckpointError(f"attribute vectors have {attrs.dim} dims, the model's codes {c.z_dim}",
+                                  lm.source)
+    return VAE(lm.model, lm.tokenizer, attrs, lm.source)
 
 
 def _generator(vae: VAE, seed: int | None) -> torch.Generator | None:
@@ -190,7 +136,8 @@ def _encode_ids(vae: VAE, windows: Sequence[Melody], where: str) -> tuple[torch.
     ids, offsets = [], []
     for w in windows:
         try:
-            seq, off = vae.tokenizer.encode_with_offset(w)
+            seq, transform = vae.tokenizer.encode_melody(w)
+            off = transform.semitones
         except DataError as e:
             raise DataError(f"{where}: {e}") from None
         ids.append(seq)
@@ -257,8 +204,8 @@ def _decode_ids(vae: VAE, z: torch.Tensor, temperature: float, seed: int | None)
 
 
 def _to_melody(vae: VAE, ids: torch.Tensor, offset: int = 0, qpm: float = 120.0) -> Melody:
-    mel = vae.tokenizer.decode(ids.tolist(), qpm=qpm, time_signature=(4, 4), offset=offset)
-    return replace(mel, total_steps=vae.seq_len)
+    mel = vae.tokenizer.decode_melody(ids.tolist(), Transform(offset))
+    return replace(mel, qpm=qpm, time_signature=(4, 4), total_steps=vae.seq_len)
 
 
 def decode_latents(vae: VAE, z: torch.Tensor | np.ndarray, *, temperature: float = 0.5, seed: int | None = None,

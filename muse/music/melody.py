@@ -8,14 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-# Pitch-class names accepted for keys; flats and sharps both work.
-PITCH_CLASSES = {
-    "C": 0, "B#": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "FB": 4,
-    "F": 5, "E#": 5, "F#": 6, "GB": 6, "G": 7, "G#": 8, "AB": 8, "A": 9, "A#": 10,
-    "BB": 10, "B": 11, "CB": 11,
-}
-
-
 @dataclass(frozen=True, order=True)
 class Note:
     start: int
@@ -86,20 +78,3 @@ class Melody:
                 raise ValueError(f"overlapping or empty note {n}")
             prev_end = n.end
 
-
-def parse_key(name: str) -> tuple[int, str]:
-    """'D', 'D minor', 'Eb major', 'f#m', 'A:minor' -> (pitch class, mode)."""
-    s = name.strip().replace(":", " ").replace("_", " ")
-    parts = s.split()
-    if not parts:
-        raise ValueError("empty key name")
-    tonic = parts[0]
-    mode = parts[1].lower() if len(parts) > 1 else "major"
-    if len(parts) == 1 and len(tonic) > 1 and tonic.endswith("m") and tonic[:-1].upper() in PITCH_CLASSES:
-        tonic, mode = tonic[:-1], "minor"
-    pc = PITCH_CLASSES.get(tonic.upper())
-    if pc is None:
-        raise ValueError(f"unknown key tonic {tonic!r}; use A-G with optional # or b")
-    if mode not in ("major", "minor"):
-        raise ValueError(f"unknown mode {mode!r}; use major or minor")
-    return pc, mode

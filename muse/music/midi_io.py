@@ -26,6 +26,7 @@ from typing import Any, Iterator, Literal, Sequence
 from muse.errors import DataError
 from muse.music.extract import Track, extract_melodies
 from muse.music.melody import Melody, Note
+from muse.music.theory import MAJOR_MODES, MINOR_MODES, key_from_fifths
 
 MIDI_SUFFIXES = (".mid", ".midi")
 SCORE_SUFFIXES = (".musicxml", ".xml", ".mxl")
@@ -37,8 +38,6 @@ HOLD_EVENT = -2
 OFF_EVENT = -1
 """Magenta primer event: note off."""
 
-_MAJOR_MODES = {"major", "ionian", "lydian", "mixolydian"}
-_MINOR_MODES = {"minor", "aeolian", "dorian", "phrygian", "locrian"}
 _MIDO_KEYS = {
     "major": ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"],
     "minor": ["Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm"],
@@ -209,10 +208,6 @@ def _midi_piece(path: Path, need_end: bool) -> Piece:
 _HAVE_SYMUSIC = importlib.util.find_spec("symusic") is not None
 
 
-def _key_from_fifths(sharps: int, minor: bool) -> tuple[int, str]:
-    return ((7 * sharps + 9) % 12, "minor") if minor else ((7 * sharps) % 12, "major")
-
-
 def _symusic_piece(data: bytes) -> tuple[Piece, int]:
     import symusic
 
@@ -239,7 +234,7 @@ def _symusic_piece(data: bytes) -> tuple[Piece, int]:
     key = None
     if len(score.key_signatures):
         k = min(score.key_signatures, key=lambda t: t.time)
-        key = _key_from_fifths(int(k.key), bool(k.tonality))
+        key = key_from_fifths(int(k.key), bool(k.tonality))
     return Piece(tracks, qpm, ts, key), res
 
 
@@ -442,9 +437,9 @@ def _key_of(ks: Any, tracks: list[Track]) -> tuple[int, str] | None:
         return None
     if isinstance(ks, m21key.Key):
         mode = (ks.mode or "").lower()
-        if mode in _MAJOR_MODES:
+        if mode in MAJOR_MODES:
             return ks.tonic.pitchClass, "major"
-        if mode in _MINOR_MODES:
+        if mode in MINOR_MODES:
             return ks.tonic.pitchClass, "minor"
         return None
     major = ks.asKey("major").tonic.pitchClass

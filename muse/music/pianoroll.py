@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from muse.errors import ConfigError, DataError
-from muse.music.melody import Melody, parse_key
+from muse.music.melody import Melody
+from muse.music.theory import parse_key
 from muse.music.metrics import SCALES, beat_steps
 
 _NOTE_COLOR = "#3a6ea5"

@@ -1,21 +1,20 @@
 """Poem generation: prompts, hard form constraints (Chinese and English), streaming."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from muse.errors import ConfigError, ConstraintError
-from muse.generate.config import GenerationConfig
+
 from muse.generate.constraints import Constraint
 from muse.generate.sampler import generate, stream_generate
 from muse.poetry.corpora import is_cjk_ideograph, prompt_prefix
-from muse.pretrained import LoadedModel, load_model
+from muse.pretrained import LoadedModel
 
 CHINESE_FORMS = ("wujue", "qijue", "wulv", "qilv")
 DEFAULT_CHINESE_MODEL = "poem-tang"
 DEFAULT_ENGLISH_MODEL = "poem-english"
-
 
 @dataclass
 class PoemRequest:
@@ -36,10 +35,8 @@ class PoemRequest:
         text = (self.prompt or "") + (self.acrostic or "") + (self.title or "")
         return self.form is not None or self.tonal or any(is_cjk_ideograph(c) for c in text)
 
-
 def default_model_for(req: PoemRequest) -> str:
     return DEFAULT_CHINESE_MODEL if req.chinese else DEFAULT_ENGLISH_MODEL
-
 
 def build_constraints(tok, req: PoemRequest, words: list[str] | None = None) -> list[Constraint]:  # noqa: ANN001
     """Form constraints for the request; ConstraintError before generation when impossible.
@@ -66,7 +63,6 @@ def build_constraints(tok, req: PoemRequest, words: list[str] | None = None) -> 
         return [EnglishFormConstraint(tok, **kw)]
     return []
 
-
 def _prompt_ids(tok, req: PoemRequest) -> list[int]:  # noqa: ANN001
     text = req.prompt or ""
     if req.title is not None:
@@ -79,44 +75,50 @@ def _prompt_ids(tok, req: PoemRequest) -> list[int]:  # noqa: ANN001
         ids += tok.encode(text)
     return ids
 
-
 def _decode(tok, ids: list[int]) -> str:  # noqa: ANN001
     from muse.poetry.corpora import split_prefix
 
     return split_prefix(tok.decode(ids[1:]))[2].strip("\n")
 
-
 def _load(model: str | Path | LoadedModel | None, req: PoemRequest, device: str) -> LoadedModel:
     if isinstance(model, LoadedModel):
         return model
-    lm = load_model(model or default_model_for(req), device=device, expect_kind="poem")
+    from muse.poetry.poem_recipe import RECIPE
+
+    lm = RECIPE.load(model or default_model_for(req), device=device)
     if lm.tokenizer is None:
         raise ConfigError("this model has no tokenizer; use a model trained with `muse train poem`")
     return lm
-
 
 def write_poems(
     model: str | Path | LoadedModel | None = None,
     request: PoemRequest | None = None,
     *,
     num: int = 1,
-    temperature: float = 0.8,
+    temperature: float | None = None,
     top_k: int | None = None,
-    top_p: float | None = 0.95,
-    repetition_penalty: float = 1.0,
-    beam_size: int = 1,
-    max_tokens: int = 400,
+    top_p: float | None = None,
+    repetition_penalty: float | None = None,
+    beam_size: int | None = None,
+    max_tokens: int | None = None,
     seed: int | None = None,
     device: str = "cpu",
 ) -> list[str]:
     """Write ``num`` poems. Form constraints are hard: every poem returned obeys them
-    (ConstraintError when ``max_tokens`` is too few to finish the form)."""
+    (ConstraintError when ``max_tokens`` is too few to finish the form).
+
+    Sampling settings left as None come from the model's ``generation_config.json``.
+    """
     req = request or PoemRequest()
     if num < 1:
         raise ConfigError(f"the number of poems must be at least 1, got {num}")
     lm = _load(model, req, device)
     tok = lm.tokenizer
-    constraints = build_constraints(tok, req, lm.meta.get("words"))
+    base = lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p,
+                                        repetition_penalty=repetition_penalty, num_beams=beam_size,
+                                        max_new_tokens=max_tokens)
+    max_tokens = base.max_new_tokens
+    constraints = build_constraints(tok, req, words_of(lm))
     prompt = _prompt_ids(tok, req)
     if len(prompt) > 1 and constraints:
         # the prompt must itself obey the form so far
@@ -125,41 +127,40 @@ def write_poems(
                 m = c.allowed(prompt[:i])
                 if m is not None and not bool(m[prompt[i]]):
                     raise ConstraintError(f"the prompt breaks the requested form at {tok.decode(prompt[1:i + 1])!r}")
-    cfg = GenerationConfig(max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                           repetition_penalty=repetition_penalty, num_beams=beam_size, do_sample=beam_size == 1,
-                           num_return_sequences=num if beam_size == 1 else min(num, beam_size),
-                           eos_id=tok.eos_id, seed=seed)
+    beams = base.num_beams
+    cfg = replace(base, do_sample=beams == 1, num_return_sequences=num if beams == 1 else min(num, beams),
+                  eos_id=tok.eos_id, seed=seed)
     poems: list[str] = []
     while len(poems) < num:
         seqs = generate(lm.model, prompt, cfg, constraints, device=device)
         if any(_cut_off_early(constraints, s, len(prompt), max_tokens, tok.eos_id) for s in seqs):
             raise _cut_off(max_tokens)
         poems += [_decode(tok, s) for s in seqs]
-        cfg.seed = None if seed is None else seed + len(poems)
+        cfg = replace(cfg, seed=None if seed is None else seed + len(poems))
     return poems[:num]
-
 
 def stream_poem(
     model: str | Path | LoadedModel | None = None,
     request: PoemRequest | None = None,
     *,
-    temperature: float = 0.8,
+    temperature: float | None = None,
     top_k: int | None = None,
-    top_p: float | None = 0.95,
-    repetition_penalty: float = 1.0,
-    max_tokens: int = 400,
+    top_p: float | None = None,
+    repetition_penalty: float | None = None,
+    max_tokens: int | None = None,
     seed: int | None = None,
     device: str = "cpu",
-    on_text: Callable[[str], None] | None = None,
 ) -> Iterator[str]:
-    """Yield the poem's text piece by piece as it is written."""
+    """Yield the poem's text piece by piece as it is written (settings as :func:`write_poems`)."""
     req = request or PoemRequest()
     lm = _load(model, req, device)
     tok = lm.tokenizer
-    constraints = build_constraints(tok, req, lm.meta.get("words"))
+    constraints = build_constraints(tok, req, words_of(lm))
     prompt = _prompt_ids(tok, req)
-    cfg = GenerationConfig(max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                           repetition_penalty=repetition_penalty, eos_id=tok.eos_id, seed=seed)
+    cfg = replace(lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p,
+                                               repetition_penalty=repetition_penalty, max_new_tokens=max_tokens),
+                  num_beams=1, do_sample=True, eos_id=tok.eos_id, seed=seed)
+    max_tokens = cfg.max_new_tokens
     ids = list(prompt)
     shown = _decode(tok, ids)
     yield shown
@@ -172,13 +173,17 @@ def stream_poem(
     if _cut_off_early(constraints, ids, len(prompt), max_tokens, tok.eos_id):
         raise _cut_off(max_tokens)
 
+def words_of(lm: LoadedModel) -> list[str] | None:
+    """The corpus vocabulary a poem model ships (``words.json``), for English rhyme words."""
+    from muse.poetry.poem_recipe import WORDS_FILE
+
+    return lm.files.get(WORDS_FILE)
 
 def _cut_off_early(constraints: list[Constraint], seq: list[int], n_prompt: int, max_tokens: int, eos: int) -> bool:
     """True when ``seq`` hit the token limit at a point where the form may not end yet."""
     if not constraints or len(seq) - n_prompt < max_tokens:
         return False  # no form, or it stopped at EOS
     return any((m := c.allowed(seq)) is not None and not bool(m[eos]) for c in constraints)
-
 
 def _cut_off(max_tokens: int) -> ConstraintError:
     """A form poem that hit the token limit before its end would break the form: refuse it."""

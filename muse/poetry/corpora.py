@@ -43,11 +43,11 @@ import json
 import os
 import re
 import textwrap
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from muse.data.report import SkipReport
 from muse.errors import DataError
 from muse.tokenizers.char import SEP_CHAR
 
@@ -81,13 +81,11 @@ class Poem:
 
 
 @dataclass
-class CorpusReport:
+class CorpusReport(SkipReport):
     """What a corpus read found: files read, poems kept, files skipped and why."""
 
-    source: str
     files: int = 0
     poems: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         s = f"{self.source}: {self.poems} poems from {self.files} files"
@@ -347,22 +345,22 @@ def read_poems(
         raise DataError(f"unknown poem format {fmt!r}; choose one of {FORMATS}", path)
     path = Path(path)
     warn = report is None
-    report = report if report is not None else CorpusReport(str(path))
+    report = report if report is not None else CorpusReport(source=str(path))
     if path.is_dir():
         poems: list[Poem] = []
         for f in _folder_files(path):
             try:
                 got = _read_file(f, fmt, strip_attribution)
             except DataError as e:
-                report.skipped.append((str(f), str(e).removeprefix(f"{f}: ")))
+                report.skip(str(f), str(e).removeprefix(f"{f}: "))
                 continue
             report.files += 1
             poems.extend(got)
         if not poems:
             why = f" ({len(report.skipped)} files skipped)" if report.skipped else ""
             raise DataError(f"no poems found in folder{why}", path)
-        if warn and report.skipped:
-            warnings.warn(report.summary(), stacklevel=2)
+        if warn:
+            report.warn(f"while reading {path}")
     elif path.exists():
         poems = _read_file(path, fmt, strip_attribution)
         report.files += 1
@@ -396,11 +394,11 @@ def iter_corpus_poems(path_or_name: str | Path, *, fmt: str = "auto") -> tuple[l
         c = named[key]
         if not c.present:
             raise DataError(f"corpus {key!r} is not on this machine (looked for {c.path})")
-        report = CorpusReport(key)
+        report = CorpusReport(source=key)
         return read_poems(c.path, fmt=c.fmt if fmt == "auto" else fmt, report=report), report
     if not Path(key).exists():
         raise DataError(f"no such file or folder, and not a corpus name (known: {', '.join(named)})", key)
-    report = CorpusReport(key)
+    report = CorpusReport(source=key)
     return read_poems(key, fmt=fmt, report=report), report
 
 

@@ -5,31 +5,20 @@ or ``HOLD`` (nothing changes: the note or the rest goes on). With ``squash=True`
 the pitch range defaults to Magenta's [48, 84) and notes outside it are folded
 by octaves; with ``transpose_to_key=True`` a melody whose key is known is first
 moved to C major / A minor (and by whole octaves to sit best in the range).
-:meth:`MelodyEventTokenizer.encode_with_offset` returns that transposition so
-callers can undo it with ``decode(ids, offset=...)``.
+:meth:`MelodyEventTokenizer.encode_melody` returns that transposition as a
+:class:`~muse.music.tokenizer.Transform`, which ``decode_melody`` undoes.
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+import torch
+
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody, Note
-from muse.tokenizers.base import Tokenizer
+from muse.music.tokenizer import MusicTokenizer, Transform, check_melody, fold_pitch
 
 _SPECIALS = ("PAD", "BOS", "EOS")
-
-
-def check_melody(melody: Melody, steps_per_quarter: int) -> None:
-    """DataError unless ``melody`` is monophonic and on a grid of ``steps_per_quarter``."""
-    if melody.steps_per_quarter != steps_per_quarter:
-        raise DataError(
-            f"melody is on a grid of {melody.steps_per_quarter} steps per quarter; "
-            f"this tokenizer uses {steps_per_quarter}"
-        )
-    try:
-        melody.validate()
-    except ValueError as err:
-        raise DataError(f"not a monophonic melody: {err}") from None
 
 
 def key_offset(key: tuple[int, str] | None) -> int:
@@ -39,15 +28,6 @@ def key_offset(key: tuple[int, str] | None) -> int:
     tonic, mode = key
     target = 9 if mode == "minor" else 0
     return (target - tonic + 6) % 12 - 6
-
-
-def fold_pitch(pitch: int, low: int, high: int) -> int:
-    """Move ``pitch`` by octaves into [low, high] (the range must span an octave)."""
-    while pitch < low:
-        pitch += 12
-    while pitch > high:
-        pitch -= 12
-    return pitch
 
 
 def best_octave(pitches: Sequence[int], low: int, high: int) -> int:
@@ -65,7 +45,7 @@ def best_octave(pitches: Sequence[int], low: int, high: int) -> int:
     return 12 * max(range(-11, 12), key=score)
 
 
-class MelodyEventTokenizer(Tokenizer):
+class MelodyEventTokenizer(MusicTokenizer):
     """Ids: 0 PAD, 1 BOS, 2 EOS, 3 OFF, 4 HOLD, then ON_min_pitch .. ON_max_pitch."""
 
     kind = "melody-events"
@@ -134,14 +114,13 @@ class MelodyEventTokenizer(Tokenizer):
 
     # ---------------------------------------------------------------- encode / decode
 
-    def encode(self, item: Melody) -> list[int]:
-        return self.encode_with_offset(item)[0]
+    def transform_for(self, key: tuple[int, str] | None) -> Transform:
+        return Transform(key_offset(key) if self.transpose_to_key else 0)
 
-    def encode_with_offset(self, melody: Melody) -> tuple[list[int], int]:
-        """Ids and the transposition (semitones) applied before encoding; 0 unless
-        ``transpose_to_key`` or ``squash`` moved the melody."""
+    def encode_melody(self, melody: Melody) -> tuple[list[int], Transform]:
+        """Ids and the transposition applied before encoding (``transpose_to_key`` and ``squash``)."""
         check_melody(melody, self.steps_per_quarter)
-        offset = key_offset(melody.key) if self.transpose_to_key else 0
+        offset = self.transform_for(melody.key).semitones
         pitches = [p + offset for p in melody.pitches]
         if self.squash:
             octave = best_octave(pitches, self.min_pitch, self.max_pitch)
@@ -159,19 +138,10 @@ class MelodyEventTokenizer(Tokenizer):
             prev_end = note.end
         if prev_end is not None and prev_end < len(ids):
             ids[prev_end] = self.off_id
-        return ids, offset
+        return ids, Transform(offset)
 
-    def decode(
-        self,
-        ids: Sequence[int],
-        *,
-        qpm: float = 120.0,
-        time_signature: tuple[int, int] = (4, 4),
-        key: tuple[int, str] | None = None,
-        offset: int = 0,
-    ) -> Melody:
-        """Melody of the events (specials skipped), transposed by ``-offset`` (pitches
-        folded by octaves into 0..127), with the given metadata."""
+    def decode_ids(self, ids: Sequence[int]) -> Melody:
+        """Melody of the events (specials skipped), at 120 qpm in 4/4 with no key."""
         notes: list[Note] = []
         current: tuple[int, int] | None = None
         step = 0
@@ -183,14 +153,32 @@ class MelodyEventTokenizer(Tokenizer):
                 if i != self.off_id and self.pitch_of(i) is None:
                     raise DataError(f"id {i} outside the melody-events vocabulary of {self.vocab_size}")
                 if current is not None:
-                    notes.append(Note(current[0], step, fold_pitch(current[1] - offset, 0, 127)))
+                    notes.append(Note(current[0], step, current[1]))
                     current = None
                 if i != self.off_id:
                     current = (step, self.pitch_of(i))  # type: ignore[assignment]
             step += 1
         if current is not None:
-            notes.append(Note(current[0], step, fold_pitch(current[1] - offset, 0, 127)))
-        return Melody(notes, self.steps_per_quarter, qpm, tuple(time_signature), key, total_steps=step)  # type: ignore[arg-type]
+            notes.append(Note(current[0], step, current[1]))
+        return Melody(notes, self.steps_per_quarter, total_steps=step)
+
+    # ---------------------------------------------------------------- structure
+
+    def max_tokens(self, steps: int) -> int:
+        return steps + 1
+
+    def closing_mask(self, body: Sequence[int], total_steps: int, steps_per_bar: int,
+                     allowed: torch.Tensor) -> torch.Tensor | None:
+        if len(body) < total_steps:
+            return None
+        only_eos = torch.zeros_like(allowed)
+        only_eos[self.eos_id] = True
+        return only_eos
+
+    def opening_rest(self, body: Sequence[int]) -> int | None:
+        if any(self.pitch_of(int(t)) is not None for t in body):
+            return None
+        return len(body)
 
     # ---------------------------------------------------------------- state
 

@@ -21,7 +21,7 @@ vectors (``attributes.json``) fitted on up to 2048 validation windows.
 """
 from __future__ import annotations
 
-import sys
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -32,12 +32,16 @@ from muse.core import distributed as D
 from muse.core.config import RunConfig
 from muse.data.batches import DocumentBatches
 from muse.errors import ConfigError, DataError
+from muse.data.report import warn
 from muse.music.corpora import CorpusReport, corpus_sources, iter_corpus
-from muse.music.latent_space import ATTRIBUTES_FILE, BAR_STEPS, STEPS_PER_QUARTER, melody_windows
-from muse.tasks.base import ModelSpec, Prepared
-from muse.tasks.lm import LMTask, export_run
-from muse.tasks.melody import melody_filter_hint, split_and_versions
+from muse.music.melody_recipe import melody_filter_hint, split_and_versions
+from muse.music.windows import BAR_STEPS, STEPS_PER_QUARTER, melody_windows
+from muse.recipes.base import ModelSpec, Prepared
+from muse.recipes.lm import LMRecipe
 from muse.tokenizers.base import Tokenizer
+
+ATTRIBUTES_FILE = "attributes.json"
+"""Attribute vectors of a trained VAE, beside its weights."""
 
 ATTRIBUTE_WINDOWS = 2048
 """Windows used to fit the attribute vectors shipped with a trained model."""
@@ -45,8 +49,49 @@ ATTRIBUTE_WINDOWS = 2048
 _SLICE_KEYS = ("bars", "hop_bars", "max_rest", "augment", "min_pitch", "max_pitch", "gap_bars", "limit")
 
 
-class VAETask(LMTask):
-    name = "vae"
+@dataclass
+class VAEData:
+    """Data settings of ``muse train vae``."""
+
+    corpus: str | None = "essen"
+    bars: int | None = None
+    """Window length in 4/4 bars; None: the model's n_bars (2 for vae, 16 for vae-hier)."""
+    hop_bars: int = 1
+    max_rest: float = 0.5
+    """Drop windows with a larger share of silent steps."""
+    augment: bool = True
+    """All in-range transpositions of the training split."""
+    min_pitch: int = 48
+    max_pitch: int = 83
+    gap_bars: float | None = 1.0
+    """Split melodies at rests this long (Magenta); None: never."""
+    limit: int | None = None
+    """Parse at most this many pieces."""
+    valid_frac: float = 0.05
+    test_frac: float = 0.05
+    cache_dir: str | None = None
+    rebuild: bool = False
+    workers: int = 2
+
+    @property
+    def min_bars(self) -> int:
+        return self.bars or 2
+
+    min_pitches = 2
+
+    def validate(self) -> None:
+        for k in ("bars", "hop_bars"):
+            v = getattr(self, k)
+            if v is not None and v < 1:
+                raise ConfigError(f"data.{k} must be a whole number >= 1, got {v!r}")
+        if not 0.0 <= self.max_rest <= 1.0:
+            raise ConfigError(f"data.max_rest must be a number in [0, 1], got {self.max_rest!r}")
+        if self.gap_bars is not None and not self.gap_bars > 0:
+            raise ConfigError(f"data.gap_bars must be a number > 0 or None, got {self.gap_bars!r}")
+
+
+class VAERecipe(LMRecipe):
+    kind = "vae"
     help = "MusicVAE-style melody VAE (flat 2-bar or hierarchical 16-bar)"
     default_model = "vae"
     models = {
@@ -59,91 +104,66 @@ class VAETask(LMTask):
                                       "dec_hidden": 256, "dec_layers": 2, "z_dim": 256, "free_bits": 64.0,
                                       "max_beta": 0.2, "beta_rate": 0.999, "sampling_schedule": "none"}),
     }
-    data_defaults = {
-        "corpus": "essen",
-        "bars": None,  # window length in 4/4 bars; None: the model's n_bars (2 for vae, 16 for vae-hier)
-        "hop_bars": 1,
-        "max_rest": 0.5,  # drop windows with a larger share of silent steps
-        "augment": True,  # all in-range transpositions of the training split
-        "min_pitch": 48,
-        "max_pitch": 83,
-        "gap_bars": 1.0,  # split melodies at rests this long (Magenta); None: never
-        "limit": None,  # parse at most this many pieces
-        "valid_frac": 0.05,
-        "test_frac": 0.05,
-        "cache_dir": None,
-        "rebuild": False,
-        "workers": 2,
-    }
+    Data = VAEData
     train_defaults = {"steps": 5000, "batch_size": 64, "lr": 1e-3, "min_lr": 1e-5, "schedule": "cosine",
                       "warmup_steps": 0, "weight_decay": 0.0, "grad_clip": 1.0, "eval_every": 250,
                       "eval_batches": 20}
 
-    # ---- data
-    def resolve_data(self, data: dict[str, Any], model_bars: int = 2) -> dict[str, Any]:
-        """A checked copy of ``data`` with ``bars`` filled in."""
-        d = {**self.data_defaults, **data}
-        if d["bars"] is None:
-            d["bars"] = model_bars
-        for k in ("bars", "hop_bars"):
-            if not isinstance(d[k], int) or isinstance(d[k], bool) or d[k] < 1:
-                raise ConfigError(f"data.{k} must be a whole number >= 1, got {d[k]!r}")
-        if not isinstance(d["max_rest"], (int, float)) or not 0.0 <= d["max_rest"] <= 1.0:
-            raise ConfigError(f"data.max_rest must be a number in [0, 1], got {d['max_rest']!r}")
-        if d["gap_bars"] is not None and (not isinstance(d["gap_bars"], (int, float)) or not d["gap_bars"] > 0):
-            raise ConfigError(f"data.gap_bars must be a number > 0 or None, got {d['gap_bars']!r}")
-        return d
+    generation_defaults = {"temperature": 0.5}
 
-    def load_data(self, data: dict[str, Any], resume_tok: Tokenizer | None = None, dist: D.DistEnv | None = None):
+    # ---- data
+    def resolve_data(self, data: Any, model_bars: int = 2) -> VAEData:
+        """Checked data settings with ``bars`` filled in."""
+        d = self.data_config(data)
+        return d if d.bars is not None else replace(d, bars=model_bars)
+
+    def load_data(self, data: Any, resume_tok: Tokenizer | None = None, dist: D.DistEnv | None = None):
         return super().load_data(self.resolve_data(data), resume_tok, dist)
 
-    def sources(self, data: dict[str, Any]) -> list[Path]:
-        return corpus_sources(data["corpus"])
+    def sources(self, data: VAEData) -> list[Path]:
+        return corpus_sources(data.corpus)
 
-    def tokenizer_options(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {"vae_slices": 1, **{k: data[k] for k in _SLICE_KEYS}}
+    def tokenizer_options(self, data: VAEData) -> dict[str, Any]:
+        return {"vae_slices": 1, **{k: getattr(data, k) for k in _SLICE_KEYS}}
 
-    def load_items(self, data: dict[str, Any]):
+    def load_items(self, data: VAEData):
         report = CorpusReport()
-        items = list(iter_corpus(data["corpus"], workers=int(data["workers"]), limit=data["limit"],
-                                 min_bars=data["bars"], min_pitches=2, max_steps=None,
-                                 split_silence_bars=data["gap_bars"], report=report))
+        items = list(iter_corpus(data.corpus, workers=int(data.workers), limit=data.limit,
+                                 min_bars=data.bars, min_pitches=data.min_pitches, max_steps=None,
+                                 split_silence_bars=data.gap_bars, report=report))
         kept = [(pid, m) for pid, m in items if m.steps_per_quarter == STEPS_PER_QUARTER
                 and m.steps_per_bar == BAR_STEPS]
         if len(kept) < len(items):
-            print(f"muse: vae uses melodies in 4/4 (or 2/2): kept {len(kept)} of {len(items)} "
-                  f"from {data['corpus']}", file=sys.stderr)
-        return kept, list(report.skipped)
+            warn(f"vae uses melodies in 4/4 (or 2/2): kept {len(kept)} of {len(items)} from {data.corpus}")
+        return kept, report
 
-    def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: dict[str, Any]) -> Tokenizer:
-        from muse.tokenizers.melody import MelodyEventTokenizer
+    def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: VAEData) -> Tokenizer:
+        from muse.music.events import MelodyEventTokenizer
 
-        return MelodyEventTokenizer(data["min_pitch"], data["max_pitch"], squash=True, transpose_to_key=False,
+        return MelodyEventTokenizer(data.min_pitch, data.max_pitch, squash=True, transpose_to_key=False,
                                     steps_per_quarter=STEPS_PER_QUARTER)
 
-    def empty_hint(self, data: dict[str, Any]) -> str:
+    def empty_hint(self, data: VAEData) -> str:
         return melody_filter_hint(data) + ", and yields whole 4/4 windows of data.bars bars"
 
     def encode_docs(self, items, tok, data):
         for piece_id, mel in items:
             split, versions = split_and_versions(piece_id, mel, data)
             for m in versions:
-                for _, window in melody_windows(m, data["bars"], hop_bars=data["hop_bars"],
-                                                max_rest=float(data["max_rest"])):
+                for _, window in melody_windows(m, data.bars, hop_bars=data.hop_bars,
+                                                max_rest=float(data.max_rest)):
                     try:
                         yield split, tok.encode(window)
                     except DataError:
                         continue  # not monophonic after quantisation: nothing the model can read
 
-    def generation_defaults(self) -> dict[str, Any]:
-        return {"temperature": 0.5}
-
     # ---- training
     def prepare(self, cfg: RunConfig, dist: D.DistEnv, resume_from: Path | None) -> Prepared:
         spec = self.models[cfg.model]
         model_bars = int(cfg.model_config.get("n_bars", spec.defaults.get("n_bars", 2)))
-        cfg.data = self.resolve_data(cfg.data, model_bars)
-        bars = cfg.data["bars"]
+        data = self.resolve_data(cfg.data, model_bars)
+        cfg.data = asdict(data)
+        bars = data.bars
         cfg.model_config["n_bars"] = bars
         cfg.model_config["seq_len"] = bars * BAR_STEPS
         if cfg.model_config.get("sampling_schedule", "") is None:  # `model.sampling_schedule=none` parses to None
@@ -153,8 +173,8 @@ class VAETask(LMTask):
     def batch_sources(self, stores, tok: Tokenizer, cfg: RunConfig, dist: D.DistEnv):
         t, seed = cfg.train, cfg.train.seed
         if len(stores["train"]) < t.batch_size:
-            raise DataError(f"{cfg.data['corpus']}: only {len(stores['train'])} training windows of "
-                            f"{cfg.data['bars']} bars, fewer than one batch of {t.batch_size}")
+            raise DataError(f"only {len(stores['train'])} training windows of {cfg.data['bars']} bars, "
+                            f"fewer than one batch of {t.batch_size}", cfg.data["corpus"])
         train = DocumentBatches(stores["train"], t.batch_size, seed, dist.rank, dist.world, pad_id=tok.pad_id,
                                 mode="plain", bucket=False)
         valid = None
@@ -163,21 +183,34 @@ class VAETask(LMTask):
                                     pad_id=tok.pad_id, mode="plain", bucket=False)
         return train, valid
 
-    def finish(self, cfg: RunConfig, prepared: Prepared, run_dir: Path) -> None:
-        model_dir = export_run(run_dir, self.name)
-        if model_dir is None:
-            return
+    def export_files(self, cfg: RunConfig, prepared: Prepared, run_dir: Path) -> dict[str, Any]:
+        """Attribute vectors fitted with the best checkpoint, shipped as ``attributes.json``."""
+        ck = run_dir / "checkpoints"
+        src = ck / "best.pt" if (ck / "best.pt").exists() else ck / "last.pt"
+        if not src.exists():
+            return {}
         source = prepared.valid if prepared.valid is not None else prepared.train
-        vectors = fit_store_attributes(model_dir, source.store, seed=cfg.train.seed)  # type: ignore[attr-defined]
-        if vectors is not None:
-            vectors.save(model_dir / ATTRIBUTES_FILE)
+        vectors = fit_store_attributes(src, source.store, seed=cfg.train.seed)  # type: ignore[attr-defined]
+        return {} if vectors is None else {ATTRIBUTES_FILE: vectors.to_dict()}
+
+    # ---- generation half
+    def load(self, name_or_path: Any, device: str = "cpu") -> Any:
+        from muse.music.latent_space import load_vae
+
+        return load_vae(name_or_path, device=device)
+
+    def generate(self, model: Any, request: Any = None, constraints: Sequence[Any] = (), **kw: Any) -> list[Any]:
+        """Prior samples: ``request`` is the number of melodies (default 1)."""
+        from muse.music.latent_space import sample_melodies
+
+        return sample_melodies(model, int(request or 1), **kw)
 
 
-def fit_store_attributes(model_dir: Path, store, seed: int = 0, n: int = ATTRIBUTE_WINDOWS):
-    """Attribute vectors of the model in ``model_dir`` over up to ``n`` windows of a token store."""
+def fit_store_attributes(model_path: Path, store, seed: int = 0, n: int = ATTRIBUTE_WINDOWS):
+    """Attribute vectors of the model at ``model_path`` over up to ``n`` windows of a token store."""
     from muse.music.latent_space import fit_attribute_vectors, load_vae
 
-    vae = load_vae(model_dir)
+    vae = load_vae(model_path)
     count = len(store)
     if count < 8:
         return None
@@ -188,4 +221,4 @@ def fit_store_attributes(model_dir: Path, store, seed: int = 0, n: int = ATTRIBU
     return fit_attribute_vectors(vae, ids, windows)
 
 
-TASK = VAETask()
+RECIPE = VAERecipe()

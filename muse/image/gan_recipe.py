@@ -5,7 +5,7 @@ a fixed-noise sample grid is written every ``data.sample_every`` steps.
 """
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,8 +16,7 @@ from muse.core.distributed import DistEnv
 from muse.data.batches import TensorBatches
 from muse.errors import ConfigError
 from muse.models.registry import build_model
-from muse.tasks.base import ModelSpec, Prepared, Task
-from muse.tasks.lm import export_run
+from muse.recipes.base import ModelSpec, Prepared, Recipe
 
 
 def load_images(corpus: str, size: int, channels: int, n_patches: int, seed: int) -> torch.Tensor:
@@ -31,8 +30,7 @@ def load_images(corpus: str, size: int, channels: int, n_patches: int, seed: int
     if corpus == "skimage":
         return load_skimage_patches(size, n_patches, seed=seed, channels=channels)
     images, report = load_image_folder(corpus, size, channels=channels)
-    if report.skipped:
-        print(str(report), file=sys.stderr)
+    report.warn(f"while reading {corpus}")
     return images
 
 
@@ -57,27 +55,43 @@ class SampleGrid(Callback):
         self._write(trainer, trainer.step)
 
 
-class GanTask(Task):
-    name = "gan"
+@dataclass
+class GanData:
+    """Data settings of ``muse train gan``."""
+
+    corpus: str | None = "digits"
+    """digits | skimage | a folder of images."""
+    patches: int = 4096
+    """skimage: random patches to cut."""
+    sample_every: int = 200
+    """Steps between sample grids (0: only at the end)."""
+
+
+class GanRecipe(Recipe):
+    kind = "gan"
     help = "DCGAN on images"
     default_model = "dcgan"
     models = {"dcgan": ModelSpec("dcgan", {"image_size": 32, "channels": 1, "nz": 64, "ngf": 32, "ndf": 32})}
-    data_defaults = {"corpus": "digits", "patches": 4096, "sample_every": 200}
+    Data = GanData
     train_defaults = {"steps": 2000, "batch_size": 64, "lr": 2e-4, "min_lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
                       "weight_decay": 0.0, "warmup_steps": 0, "schedule": "constant", "grad_clip": 0.0,
                       "eval_every": 500, "log_every": 20}
 
     def prepare(self, cfg: RunConfig, dist: DistEnv, resume_from: Path | None) -> Prepared:
+        data = self.data_config(cfg.data)
         model = build_model("dcgan", cfg.model_config)
         mc = model.config
-        images = load_images(str(cfg.data["corpus"]), mc.image_size, mc.channels, int(cfg.data["patches"]),
-                             cfg.train.seed)
+        images = load_images(str(data.corpus), mc.image_size, mc.channels, int(data.patches), cfg.train.seed)
         train = TensorBatches({"image": images}, cfg.train.batch_size, cfg.train.seed, dist.rank, dist.world)
-        cbs = [SampleGrid(int(cfg.data["sample_every"]), Path(cfg.out) / "samples", mc.nz)]
-        return Prepared(model, train, None, {"corpus": {"name": str(cfg.data["corpus"]), "images": len(images)}}, cbs)
+        cbs = [SampleGrid(int(data.sample_every), Path(cfg.out) / "samples", mc.nz)]
+        return Prepared(model, train, None, {"corpus": {"name": str(data.corpus), "images": len(images)}}, cbs)
 
-    def finish(self, cfg: RunConfig, prepared: Prepared, run_dir: Path) -> None:
-        export_run(run_dir, self.name)
+    def generate(self, model, request=None, constraints=(), **kw):  # noqa: ANN001, ANN201
+        """``request`` images ``[N, C, H, W]`` in [-1, 1] from the generator (default 64)."""
+        n = int(request or 64)
+        if n < 1:
+            raise ConfigError(f"the number of images must be at least 1, got {n}")
+        return model.model.sample(n, **kw)
 
 
-TASK = GanTask()
+RECIPE = GanRecipe()

@@ -14,34 +14,19 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+import torch
+
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody, Note
-from muse.tokenizers.base import Tokenizer
-from muse.tokenizers.melody import check_melody
+from muse.music.theory import TIME_SIGNATURES, key_name, parse_time_signature, ts_name
+from muse.music.tokenizer import MusicTokenizer, Transform, check_melody
 
-DEFAULT_TIME_SIGNATURES: tuple[tuple[int, int], ...] = (
-    (1, 4), (2, 4), (3, 4), (4, 4), (5, 4), (6, 4), (7, 4),
-    (2, 8), (3, 8), (4, 8), (5, 8), (6, 8), (7, 8), (9, 8), (12, 8),
-    (2, 2), (3, 2), (4, 2), (6, 2), (2, 1), (3, 1), (4, 1),
-)
-"""Every meter of the built-in corpora (the Essen collection writes some in 4/1, 6/2...)."""
-KEY_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+DEFAULT_TIME_SIGNATURES = TIME_SIGNATURES
 _SPECIALS = ("PAD", "BOS", "EOS")
 
 
-def _ts_name(ts: tuple[int, int]) -> str:
-    return f"{ts[0]}/{ts[1]}"
-
-
-def _parse_ts(value: str | Sequence[int]) -> tuple[int, int]:
-    if isinstance(value, str):
-        num, _, den = value.partition("/")
-        return int(num), int(den)
-    return int(value[0]), int(value[1])
-
-
 def _key_name(key: tuple[int, str]) -> str:
-    return KEY_NAMES[key[0] % 12] + ("m" if key[1] == "minor" else "")
+    return key_name(key, "short")
 
 
 def tempo_values(bins: int, low: float = 40.0, high: float = 240.0) -> list[float]:
@@ -51,7 +36,7 @@ def tempo_values(bins: int, low: float = 40.0, high: float = 240.0) -> list[floa
     return [round(low * (high / low) ** (i / (bins - 1)), 1) for i in range(bins)]
 
 
-class RemiTokenizer(Tokenizer):
+class RemiTokenizer(MusicTokenizer):
     """Meter-aware REMI vocabulary for :class:`~muse.music.melody.Melody`."""
 
     kind = "remi"
@@ -72,14 +57,11 @@ class RemiTokenizer(Tokenizer):
         self.steps_per_quarter = int(steps_per_quarter)
         self.min_pitch, self.max_pitch = int(min_pitch), int(max_pitch)
         self.max_duration = int(max_duration or 16 * self.steps_per_quarter)
-        try:
-            sigs = [_parse_ts(t) for t in (time_signatures or DEFAULT_TIME_SIGNATURES)]
-        except (ValueError, TypeError, IndexError):
-            raise ConfigError(f"time signatures must look like '3/4', not {list(time_signatures or [])}") from None
+        sigs = [parse_time_signature(t) for t in (time_signatures or DEFAULT_TIME_SIGNATURES)]
         for ts in sigs:
             steps = ts[0] * self.steps_per_quarter * 4 / ts[1]
             if ts[0] <= 0 or steps != int(steps):
-                raise ConfigError(f"time signature {_ts_name(ts)} does not fit a grid of {steps_per_quarter} steps per quarter")
+                raise ConfigError(f"time signature {ts_name(ts)} does not fit a grid of {steps_per_quarter} steps per quarter")
         self.time_signatures = list(dict.fromkeys(sigs))
         self.use_key = bool(use_key)
         self.tempo_bins = int(tempo_bins)
@@ -89,7 +71,7 @@ class RemiTokenizer(Tokenizer):
         tokens += [f"Position_{k}" for k in range(self.max_positions)]
         tokens += [f"Pitch_{p}" for p in range(self.min_pitch, self.max_pitch + 1)]
         tokens += [f"Duration_{d}" for d in range(1, self.max_duration + 1)]
-        tokens += [f"TimeSig_{_ts_name(ts)}" for ts in self.time_signatures]
+        tokens += [f"TimeSig_{ts_name(ts)}" for ts in self.time_signatures]
         if self.use_key:
             tokens += [f"Key_{_key_name((pc, mode))}" for mode in ("major", "minor") for pc in range(12)]
         self._tempi = tempo_values(self.tempo_bins) if self.tempo_bins > 0 else []
@@ -100,7 +82,7 @@ class RemiTokenizer(Tokenizer):
         self._pos0 = self._ids["Position_0"]
         self._pitch0 = self._ids[f"Pitch_{self.min_pitch}"]
         self._dur1 = self._ids["Duration_1"]
-        self._ts0 = self._ids[f"TimeSig_{_ts_name(self.time_signatures[0])}"]
+        self._ts0 = self._ids[f"TimeSig_{ts_name(self.time_signatures[0])}"]
         self._key0 = self._ids["Key_C"] if self.use_key else -1
         self._tempo0 = self._ids[f"Tempo_{self._tempi[0]:g}"] if self._tempi else -1
 
@@ -152,10 +134,10 @@ class RemiTokenizer(Tokenizer):
 
     def time_signature_id(self, ts: tuple[int, int]) -> int:
         """Id of ``TimeSig_n/d``; DataError naming the signature when unsupported."""
-        ts = _parse_ts(ts)
+        ts = parse_time_signature(ts)
         if ts not in self.time_signatures:
-            names = " ".join(_ts_name(t) for t in self.time_signatures)
-            raise DataError(f"time signature {_ts_name(ts)} is not supported by this REMI vocabulary (supported: {names})")
+            names = " ".join(ts_name(t) for t in self.time_signatures)
+            raise DataError(f"time signature {ts_name(ts)} is not supported by this REMI vocabulary (supported: {names})")
         return self._ts0 + self.time_signatures.index(ts)
 
     def key_of(self, i: int) -> tuple[int, str] | None:
@@ -170,8 +152,11 @@ class RemiTokenizer(Tokenizer):
 
     # ---------------------------------------------------------------- encode / decode
 
-    def encode(self, item: Melody) -> list[int]:
-        melody = item
+    def encode_melody(self, melody: Melody) -> tuple[list[int], Transform]:
+        """REMI keeps pitches as they are: the transform is always the identity."""
+        return self._encode(melody), Transform()
+
+    def _encode(self, melody: Melody) -> list[int]:
         check_melody(melody, self.steps_per_quarter)
         header = [self.time_signature_id(melody.time_signature)]
         if self.use_key and melody.key is not None:
@@ -196,7 +181,7 @@ class RemiTokenizer(Tokenizer):
                 ids += [self._pos0 + n.start - b * bar, pitch_id, self._dur1 + min(n.duration, self.max_duration) - 1]
         return ids
 
-    def decode(
+    def decode_ids(
         self,
         ids: Sequence[int],
         *,
@@ -256,6 +241,36 @@ class RemiTokenizer(Tokenizer):
             total_steps=total,
         )
 
+    # ---------------------------------------------------------------- what the tokens say
+
+    def _first(self, ids: Sequence[int], of) -> object:  # noqa: ANN001
+        return next((v for i in ids if 0 <= int(i) < self.vocab_size and (v := of(int(i))) is not None), None)
+
+    def tempo_of_ids(self, ids: Sequence[int]) -> float | None:
+        return self._first(ids, self.tempo_of)  # type: ignore[return-value]
+
+    def meter_of_ids(self, ids: Sequence[int]) -> tuple[int, int] | None:
+        return self._first(ids, self.time_signature_of)  # type: ignore[return-value]
+
+    def key_of_ids(self, ids: Sequence[int]) -> tuple[int, str] | None:
+        return self._first(ids, self.key_of)  # type: ignore[return-value]
+
+    # ---------------------------------------------------------------- structure
+
+    def max_tokens(self, steps: int) -> int:
+        return 4 * steps + 1
+
+    def closing_mask(self, body: Sequence[int], total_steps: int, steps_per_bar: int,
+                     allowed: torch.Tensor) -> torch.Tensor | None:
+        """In the last bar: finish its notes, then end instead of starting another bar."""
+        bars = sum(1 for t in body if t == self.bar_id)
+        if bars < -(-total_steps // steps_per_bar):
+            return None
+        m = allowed.clone()
+        m[self.bar_id] = False
+        m[self.eos_id] = True
+        return m
+
     # ---------------------------------------------------------------- state
 
     def to_dict(self) -> dict[str, Any]:
@@ -264,7 +279,7 @@ class RemiTokenizer(Tokenizer):
             "min_pitch": self.min_pitch,
             "max_pitch": self.max_pitch,
             "max_duration": self.max_duration,
-            "time_signatures": [_ts_name(ts) for ts in self.time_signatures],
+            "time_signatures": [ts_name(ts) for ts in self.time_signatures],
             "use_key": self.use_key,
             "tempo_bins": self.tempo_bins,
         }

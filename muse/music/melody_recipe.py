@@ -1,0 +1,129 @@
+"""The melody recipe: RNN-family or transformer language models over melody tokens.
+
+Training half: corpus -> melodies (Magenta's extraction) -> a music tokenizer ->
+token store -> windows. Generation half: :meth:`MelodyRecipe.generate` continues
+a primer (or starts fresh) under key/scale/range/length constraints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from muse.data.store import split_of
+from muse.errors import ConfigError, DataError
+from muse.music.corpora import MAGENTA_FILTERS, CorpusReport, augment_transpositions, corpus_sources, iter_corpus
+from muse.music.events import MelodyEventTokenizer
+from muse.music.melody import Melody
+from muse.music.remi import RemiTokenizer
+from muse.music.tokenizer import MusicTokenizer
+from muse.recipes.lm import LMData, LMRecipe, lm_models
+
+
+@dataclass
+class MelodyData(LMData):
+    """Data settings of ``muse train melody``."""
+
+    corpus: str | None = "essen"
+    block_size: int = 256
+    batching: str = "window"
+    doc_start_frac: float = 0.5
+    """Generation starts from an empty context: train tune openings from one too."""
+    tokenizer: str = "events"
+    """events (Magenta melody events) | remi."""
+    transpose_to_key: bool = True
+    """events: move each melody to C major / A minor before encoding."""
+    min_pitch: int = 48
+    max_pitch: int = 83
+    augment: bool = False
+    """Transposition augmentation of the training split."""
+    min_bars: float = MAGENTA_FILTERS["min_bars"]
+    min_pitches: int = MAGENTA_FILTERS["min_pitches"]
+    max_steps: int | None = MAGENTA_FILTERS["max_steps"]
+    limit: int | None = None
+    """Parse at most this many pieces."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.tokenizer not in ("events", "remi"):
+            raise ConfigError(f"data.tokenizer must be events or remi, not {self.tokenizer!r}")
+        if not 0 <= self.min_pitch <= self.max_pitch <= 127:
+            raise ConfigError(f"data.min_pitch..data.max_pitch ({self.min_pitch}..{self.max_pitch}) must lie in 0..127")
+
+
+def split_and_versions(piece_id: str, mel: Melody, data: Any) -> tuple[str, list[Melody]]:
+    """The piece's split and the melodies to encode: its transpositions when augmenting the train split."""
+    split = split_of(piece_id, data.valid_frac, data.test_frac)
+    if data.augment and split == "train":
+        return split, augment_transpositions(mel, low=data.min_pitch, high=data.max_pitch + 1) or [mel]
+    return split, [mel]
+
+
+def melody_filter_hint(data: Any) -> str:
+    return (f"; a melody needs at least {data.min_bars:g} bars and {data.min_pitches} distinct pitches "
+            "(data.min_bars, data.min_pitches)")
+
+
+def make_melody_tokenizer(data: MelodyData) -> MusicTokenizer:
+    if data.tokenizer == "events":
+        return MelodyEventTokenizer(data.min_pitch, data.max_pitch, squash=True,
+                                    transpose_to_key=bool(data.transpose_to_key))
+    return RemiTokenizer()
+
+
+class MelodyRecipe(LMRecipe):
+    kind = "melody"
+    help = "melody language model (Magenta-style events or REMI tokens)"
+    default_model = "lstm"
+    models = lm_models(rnn_dropout=0.2)
+    Data = MelodyData
+    train_defaults = {"steps": 3000, "batch_size": 32, "lr": 2e-3, "min_lr": 1e-4, "warmup_steps": 100,
+                      "weight_decay": 0.05, "eval_every": 250, "grad_clip": 1.0}
+    generation_defaults = {"temperature": 0.9}
+
+    # ---- training half
+    def sources(self, data: MelodyData) -> list[Path]:
+        return corpus_sources(data.corpus)
+
+    def tokenizer_options(self, data: MelodyData) -> dict[str, Any]:
+        keys = ("tokenizer", "transpose_to_key", "min_pitch", "max_pitch", "augment", "min_bars", "min_pitches",
+                "max_steps", "limit")
+        return {k: getattr(data, k) for k in keys}
+
+    def load_items(self, data: MelodyData):
+        report = CorpusReport()
+        items = list(iter_corpus(data.corpus, workers=int(data.workers), limit=data.limit,
+                                 min_bars=data.min_bars, min_pitches=data.min_pitches,
+                                 max_steps=data.max_steps, report=report))
+        return items, report
+
+    def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: MelodyData) -> MusicTokenizer:
+        return make_melody_tokenizer(data)
+
+    def empty_hint(self, data: MelodyData) -> str:
+        return melody_filter_hint(data)
+
+    def encode_docs(self, items, tok, data):
+        from muse.data.report import SkipReport
+
+        failed = SkipReport()
+        for piece_id, mel in items:
+            split, versions = split_and_versions(piece_id, mel, data)
+            for m in versions:
+                try:
+                    ids = tok.encode(m)
+                except DataError as e:  # unrepresentable melody (e.g. a meter REMI does not know)
+                    failed.skip(piece_id, str(e))
+                    continue
+                yield split, [tok.bos_id, *ids, tok.eos_id]
+        failed.warn("that the tokenizer cannot represent")
+
+    # ---- generation half
+    def generate(self, model: Any, request: Any = None, constraints: Sequence[Any] = (), **kw: Any) -> list[Melody]:
+        """Melodies for a :class:`~muse.music.compose.MelodyRequest` (see :func:`generate_melodies`)."""
+        from muse.music.compose import MelodyRequest, compose
+
+        return compose(model, request or MelodyRequest(), constraints=constraints, **kw)
+
+
+RECIPE = MelodyRecipe()

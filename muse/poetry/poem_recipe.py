@@ -1,0 +1,115 @@
+"""``muse train poem``: character or sentencepiece language models over poems."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from muse.errors import ConfigError
+from muse.poetry.corpora import available_text_corpora, iter_corpus_poems, poem_to_text
+from muse.recipes.lm import LMData, LMRecipe, lm_models
+from muse.tokenizers.base import Tokenizer
+
+WORDS_FILE = "words.json"
+"""The corpus vocabulary shipped with a poem model (English rhyme words come from it)."""
+
+
+@dataclass
+class PoemData(LMData):
+    """Data settings of ``muse train poem``."""
+
+    corpus: str | None = None
+    block_size: int = 128
+    fmt: str = "auto"
+    """auto | text | lines | fortune | json | jsonl."""
+    tokenizer: str = "char"
+    """char | unigram | bpe."""
+    vocab_size: int = 4000
+    """sentencepiece only."""
+    min_freq: int = 1
+    """char only: rarer characters become <unk>."""
+    with_title: bool = False
+    with_author: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        if self.tokenizer not in ("char", "unigram", "bpe"):
+            raise ConfigError(f"data.tokenizer must be char, unigram or bpe, not {self.tokenizer!r}")
+
+
+class PoemRecipe(LMRecipe):
+    kind = "poem"
+    help = "poem language model (characters or sentencepiece)"
+    default_model = "transformer"
+    models = lm_models(rnn_dropout=0.1)
+    Data = PoemData
+    train_defaults = {"steps": 2000, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 100,
+                      "eval_every": 250}
+    generation_defaults = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 400}
+
+    # ---- training half
+    def sources(self, data: PoemData) -> list[Path]:
+        named = {c.name: c.path for c in available_text_corpora()}
+        p = named.get(str(data.corpus), Path(str(data.corpus)))
+        if p.is_dir():
+            return sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        return [p] if p.exists() else []
+
+    def tokenizer_options(self, data: PoemData) -> dict[str, Any]:
+        keys = ("fmt", "tokenizer", "vocab_size", "min_freq", "with_title", "with_author")
+        return {k: getattr(data, k) for k in keys}
+
+    def load_items(self, data: PoemData):
+        poems, report = iter_corpus_poems(data.corpus, fmt=data.fmt)
+        # piece ids relative to the corpus root, so the split does not depend on where the corpus lives
+        roots = self.sources(data)
+        root = roots[0].parent if len(roots) == 1 else Path(str(data.corpus))
+        items = [(f"{_relative(p.source, root)}#{i}",
+                  poem_to_text(p, with_title=data.with_title, with_author=data.with_author))
+                 for i, p in enumerate(poems)]
+        return items, report
+
+    def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: PoemData) -> Tokenizer:
+        texts = [t for _, t in items]
+        if data.tokenizer == "char":
+            from muse.tokenizers.char import CharTokenizer
+
+            return CharTokenizer.train(texts, min_freq=int(data.min_freq))
+        from muse.tokenizers.spm import SentencePieceTokenizer
+
+        return SentencePieceTokenizer.train(texts, vocab_size=int(data.vocab_size), model_type=data.tokenizer)
+
+    def export_files(self, cfg, prepared, run_dir: Path) -> dict[str, Any]:  # noqa: ANN001
+        """The corpus vocabulary (English rhyme words come from it)."""
+        items, _ = self.load_items(self.data_config(cfg.data))
+        words = corpus_words(t for _, t in items)
+        return {WORDS_FILE: words} if words else {}
+
+    # ---- generation half
+    def generate(self, model: Any, request: Any = None, constraints: Sequence[Any] = (), **kw: Any) -> list[str]:
+        """Poems for a :class:`~muse.poetry.compose.PoemRequest` (see :func:`write_poems`)."""
+        from muse.poetry.compose import write_poems
+
+        if constraints:
+            raise ConfigError("poem constraints come from the PoemRequest (form, rhyme, acrostic, lines)")
+        return write_poems(model, request, **kw)
+
+
+def corpus_words(texts, min_count: int = 2, limit: int = 20000) -> list[str]:  # noqa: ANN001
+    """Latin-script words used at least ``min_count`` times, most frequent first (empty for CJK corpora)."""
+    counts: Counter[str] = Counter()
+    for t in texts:
+        counts.update(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z']*[A-Za-z]|[A-Za-z]", t))
+    return [w for w, c in counts.most_common(limit) if c >= min_count and (len(w) > 1 or w in ("a", "i", "o"))]
+
+
+def _relative(source: str, root: Path) -> str:
+    try:
+        return Path(source).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(source).name
+
+
+RECIPE = PoemRecipe()

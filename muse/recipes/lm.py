@@ -1,0 +1,203 @@
+"""The machinery shared by language-model recipes (melodies, poems).
+
+corpus -> tokenizer -> cached store -> batches -> model. Subclasses say how to
+find sources, read items, build a tokenizer and encode items; this class does
+caching, splits, batching, model building and resume checks.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from muse.core import distributed as D
+from muse.core.checkpoint import load_checkpoint
+from muse.core.config import RunConfig
+from muse.data.batches import DocumentBatches, WindowBatches
+from muse.data.report import SkipReport
+from muse.data.store import cached_store, file_checksums, key_hash, split_of
+from muse.errors import CheckpointError, ConfigError, DataError
+from muse.models.registry import build_model, model_class
+from muse.recipes.base import ModelSpec, Prepared, Recipe
+from muse.tokenizers.base import Tokenizer, tokenizer_from_dict, tokenizer_to_dict
+
+
+@dataclass
+class LMData:
+    """Data settings every language-model recipe has."""
+
+    corpus: str | None = None
+    """Built-in corpus name, or a file/folder of your own."""
+    block_size: int = 256
+    """Context length in tokens."""
+    batching: str = "auto"
+    """window | document | auto (document when most documents fit in block_size)."""
+    doc_start_frac: float = 0.0
+    """Window batching: share of windows that begin at a document start."""
+    valid_frac: float = 0.05
+    test_frac: float = 0.05
+    cache_dir: str | None = None
+    """Token store folder (default ``$MUSE_CACHE/corpora`` or ``~/.cache/muse/corpora``)."""
+    rebuild: bool = False
+    workers: int = 2
+    """Parser processes for corpus builds."""
+
+    def validate(self) -> None:
+        if self.block_size < 1:
+            raise ConfigError(f"data.block_size must be >= 1, got {self.block_size}")
+        if self.batching not in ("window", "document", "auto"):
+            raise ConfigError(f"data.batching must be window, document or auto, not {self.batching!r}")
+        if not 0.0 <= self.doc_start_frac <= 1.0:
+            raise ConfigError(f"data.doc_start_frac must be in [0, 1], got {self.doc_start_frac}")
+        for name in ("valid_frac", "test_frac"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"data.{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.valid_frac + self.test_frac >= 1.0:
+            raise ConfigError("data.valid_frac + data.test_frac must leave something to train on")
+        if self.workers < 1:
+            raise ConfigError(f"data.workers must be >= 1, got {self.workers}")
+
+
+def lm_models(rnn_dropout: float = 0.1) -> dict[str, ModelSpec]:
+    """The language models every LM recipe offers: three RNN cells and the transformer."""
+    rnn = {"n_layer": 2, "n_embd": 128, "n_hidden": 256, "dropout": rnn_dropout}
+    return {
+        "lstm": ModelSpec("rnn", {"cell": "lstm", **rnn}),
+        "gru": ModelSpec("rnn", {"cell": "gru", **rnn}),
+        "rnn": ModelSpec("rnn", {"cell": "rnn_tanh", **rnn}),
+        "transformer": ModelSpec("transformer", {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.1,
+                                                 "pos": "relative"}),
+    }
+
+
+def cache_root(cache_dir: str | None) -> Path:
+    if cache_dir:
+        return Path(cache_dir)
+    return Path(os.environ.get("MUSE_CACHE", Path.home() / ".cache" / "muse")) / "corpora"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[-60:] or "corpus"
+
+
+class LMRecipe(Recipe):
+    Data = LMData
+
+    # ---- what subclasses provide
+    def sources(self, data: Any) -> list[Path]:
+        raise NotImplementedError
+
+    def load_items(self, data: Any) -> tuple[list[tuple[str, Any]], SkipReport]:
+        """-> ([(stable item id, item)], report of skipped inputs)."""
+        raise NotImplementedError
+
+    def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: Any) -> Tokenizer:
+        raise NotImplementedError
+
+    def tokenizer_options(self, data: Any) -> dict[str, Any]:
+        """The data settings that change the token store (part of its cache key)."""
+        return {}
+
+    def encode_docs(self, items: Sequence[tuple[str, Any]], tok: Tokenizer, data: Any
+                    ) -> Iterable[tuple[str, list[int]]]:
+        for item_id, item in items:
+            yield split_of(item_id, data.valid_frac, data.test_frac), [tok.bos_id, *tok.encode(item), tok.eos_id]
+
+    def empty_hint(self, data: Any) -> str:
+        """What to try when a corpus yields no training document (appended to the error)."""
+        return ""
+
+    # ---- shared machinery
+    def load_data(self, data: Any, resume_tok: Tokenizer | None = None, dist: D.DistEnv | None = None):
+        """Open (or build) the token store for ``data``; returns (stores, tokenizer, manifest)."""
+        data = self.data_config(data)
+        if not data.corpus:
+            raise ConfigError("say what to train on: --corpus NAME or --data PATH (muse corpora list shows built-ins)")
+        dist = dist or D.DistEnv()
+        key = {
+            "task": self.kind,
+            "corpus": str(data.corpus),
+            "sources": file_checksums(self.sources(data)),
+            "tokenizer": self.tokenizer_options(data),
+            "split": [data.valid_frac, data.test_frac],
+        }
+        directory = cache_root(data.cache_dir) / f"{self.kind}-{_slug(str(data.corpus))}-{key_hash(key)}"
+
+        def produce():
+            items, report = self.load_items(data)
+            tok = self.make_tokenizer(items, data)
+            if resume_tok is not None:
+                if resume_tok.fingerprint() != tok.fingerprint():
+                    raise CheckpointError(
+                        f"cannot resume: corpus {data.corpus} gives a different tokenizer than the one the run "
+                        f"was trained with ({tok.fingerprint()} vs {resume_tok.fingerprint()}); resume with the "
+                        "run's own corpus or train a new run in another --out")
+                tok = resume_tok
+            docs = list(self.encode_docs(items, tok, data))
+            report.warn(f"while reading {data.corpus}", more=f"see manifest.json in {directory}")
+            if not any(split == "train" for split, _ in docs):
+                raise DataError(f"no training document: {len(items)} item(s) read, {len(report.skipped)} file(s) "
+                                "skipped" + self.empty_hint(data), data.corpus)
+            return docs, tok.vocab_size, {"tokenizer": tokenizer_to_dict(tok), "skipped": report.skipped,
+                                          "items": len(items)}
+
+        if not dist.is_main:
+            D.barrier()
+        stores, manifest, _ = cached_store(directory, key, produce, rebuild=bool(data.rebuild) and dist.is_main)
+        if dist.is_main and dist.enabled:
+            D.barrier()
+        tok = tokenizer_from_dict(manifest["tokenizer"])
+        if resume_tok is not None and resume_tok.fingerprint() != tok.fingerprint():
+            raise CheckpointError("cannot resume: the checkpoint's tokenizer differs from the one for this corpus "
+                                  f"({resume_tok.fingerprint()} vs {tok.fingerprint()}); train a new run instead")
+        return stores, tok, manifest
+
+    def prepare(self, cfg: RunConfig, dist: D.DistEnv, resume_from: Path | None) -> Prepared:
+        data = self.data_config(cfg.data)
+        resume_tok = None
+        if resume_from is not None:
+            ck = load_checkpoint(resume_from)
+            if ck.get("tokenizer"):
+                resume_tok = tokenizer_from_dict(ck["tokenizer"])
+        stores, tok, manifest = self.load_data(data, resume_tok, dist)
+        spec = self.models[cfg.model]
+        mc = dict(cfg.model_config)
+        mc["vocab_size"] = tok.vocab_size
+        if "block_size" in {f.name for f in fields(model_class(spec.arch).Config)}:  # type: ignore[attr-defined]
+            mc["block_size"] = data.block_size
+        model = build_model(spec.arch, mc)
+        train, valid = self.batch_sources(stores, tok, cfg, dist)
+        extra = {"tokenizer": tokenizer_to_dict(tok),
+                 "corpus": {"name": str(data.corpus), "splits": manifest["splits"], "items": manifest.get("items")}}
+        return Prepared(model, train, valid, extra)
+
+    def batch_sources(self, stores, tok: Tokenizer, cfg: RunConfig, dist: D.DistEnv):
+        data, t = self.data_config(cfg.data), cfg.train
+        mode = data.batching
+        if mode == "auto":
+            lengths = stores["train"].doc_lengths()
+            mode = "document" if len(lengths) and np.median(lengths) <= data.block_size else "window"
+        seed = t.seed
+        if mode == "window":
+            frac = float(data.doc_start_frac)
+            train = WindowBatches(stores["train"], data.block_size, t.batch_size, seed, dist.rank, dist.world,
+                                  doc_start_frac=frac)
+            valid = WindowBatches(stores["valid"], data.block_size, t.batch_size, seed + 1, dist.rank, dist.world,
+                                  doc_start_frac=frac) \
+                if stores["valid"].n_tokens > data.block_size + 1 else None
+        else:
+            train = DocumentBatches(stores["train"], t.batch_size, seed, dist.rank, dist.world,
+                                    max_len=data.block_size, pad_id=tok.pad_id)
+            valid = DocumentBatches(stores["valid"], t.batch_size, seed + 1, dist.rank, dist.world,
+                                    max_len=data.block_size, pad_id=tok.pad_id, shuffle=False) \
+                if len(stores["valid"]) >= t.batch_size else None
+        return train, valid
+
+
+def data_dict(data: Any) -> dict[str, Any]:
+    """Plain dict of a typed data-settings object (for run configs and model directories)."""
+    return asdict(data)
