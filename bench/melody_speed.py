@@ -31,12 +31,12 @@ def stand_in_model(directory: Path) -> Path:
     """An untrained transformer of the melody task's default size, saved as a model directory."""
     from muse.models.registry import build_model
     from muse.pretrained import save_pretrained
-    from muse.tasks.melody import TASK, make_melody_tokenizer
+    from muse.music.melody_recipe import RECIPE, MelodyData, make_melody_tokenizer
 
-    tok = make_melody_tokenizer(TASK.data_defaults)
-    spec = TASK.models["transformer"]
+    tok = make_melody_tokenizer(MelodyData())
+    spec = RECIPE.models["transformer"]
     model = build_model(spec.arch, {**spec.defaults, "vocab_size": tok.vocab_size,
-                                    "block_size": TASK.data_defaults["block_size"]})
+                                    "block_size": MelodyData().block_size})
     return save_pretrained(directory, model, tok, "melody")
 
 
@@ -77,7 +77,7 @@ def bench_generation(model: str | None, runs: int, tmp: Path) -> dict[str, Any]:
 
 
 def bench_corpora(limit: int | None, workers: int) -> dict[str, Any]:
-    from muse.tasks.melody import TASK
+    from muse.music.melody_recipe import RECIPE
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as cache:
@@ -85,14 +85,14 @@ def bench_corpora(limit: int | None, workers: int) -> dict[str, Any]:
         os.environ["MUSE_CACHE"] = cache
         try:
             for name in CORPORA:
-                data = {**TASK.data_defaults, "corpus": name, "workers": workers, "limit": limit}
+                data = {**RECIPE.data_defaults(), "corpus": name, "workers": workers, "limit": limit}
                 t0 = time.perf_counter()
-                _, _, manifest = TASK.load_data(data)
+                _, _, manifest = RECIPE.load_data(data)
                 cold = time.perf_counter() - t0
                 warm = []
                 for _ in range(3):
                     t0 = time.perf_counter()
-                    TASK.load_data(data)
+                    RECIPE.load_data(data)
                     warm.append(time.perf_counter() - t0)
                 out[name] = {"cold_s": cold, "warm_s": warm, "warm_median_s": statistics.median(warm),
                              "items": manifest.get("items"), "skipped": len(manifest.get("skipped") or []),

@@ -45,7 +45,7 @@ from muse.poetry.compose import CHINESE_FORMS, PoemRequest, write_poems  # noqa:
 from muse.poetry.corpora import available_text_corpora, chinese_lines, split_prefix  # noqa: E402
 from muse.poetry.forms import check_chinese_form  # noqa: E402
 from muse.pretrained import SHIPPED_DIR, LoadedModel, load_model  # noqa: E402
-from muse.tasks.poem import TASK  # noqa: E402
+from muse.poetry.poem_recipe import RECIPE  # noqa: E402
 
 DEFAULT_MODELS = [SHIPPED_DIR / "poem-tang", SHIPPED_DIR / "poem-tang-lstm"]
 OPTIONAL_DEFAULTS = {SHIPPED_DIR / "poem-tang-lstm"}
@@ -90,7 +90,7 @@ def run_config(model_dir: Path) -> dict[str, Any]:
 def corpus_options(lm: LoadedModel, model_dir: Path, corpus: str, path: Path) -> tuple[dict[str, Any], list[str]]:
     """``data`` options that rebuild the model's own piece ids, and notes on anything assumed."""
     notes: list[str] = []
-    data = dict(TASK.data_defaults)
+    data = RECIPE.data_defaults()
     data.update(run_config(model_dir).get("data", {}))
     trained_on = (lm.meta.get("corpus") or {}).get("name")
     same = trained_on is not None and (corpus_file(trained_on) or Path("/nonexistent")).resolve() == path.resolve()
@@ -104,7 +104,7 @@ def corpus_options(lm: LoadedModel, model_dir: Path, corpus: str, path: Path) ->
 
 def load_split(data: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(train texts, test texts) exactly as ``muse train poem`` splits them."""
-    items, _ = TASK.load_items(data)
+    items, _ = RECIPE.load_items(data)
     train, test = [], []
     for piece_id, text in items:
         s = split_of(piece_id, data["valid_frac"], data["test_frac"])

@@ -181,8 +181,8 @@ def bach_midis(folder: Path, n: int) -> list[Path]:
 
 def muse_tokenize(files: list[Path]) -> dict[str, int]:
     from muse.music.midi_io import read_melodies
-    from muse.tokenizers.melody import MelodyEventTokenizer
-    from muse.tokenizers.remi import RemiTokenizer
+    from muse.music.events import MelodyEventTokenizer
+    from muse.music.remi import RemiTokenizer
 
     remi, events = RemiTokenizer(), MelodyEventTokenizer()
     out = {"melodies": 0, "remi_tokens": 0, "event_tokens": 0, "errors": 0}

@@ -66,15 +66,15 @@ def train_quick_models(directory: Path, limit: int) -> list[str]:
 
 def held_out(vae, limit: int | None) -> tuple[torch.Tensor, dict[str, Any]]:
     """Token windows ``[N, T]`` of the test split of the model's own training data."""
-    from muse.tasks import get_task
+    from muse.recipes import get_recipe
 
-    task = get_task("vae")
+    task = get_recipe("vae")
     trained: dict[str, Any] = {}
     if vae.source is not None and (vae.source / "config.json").is_file():
         import json
 
         trained = json.loads((vae.source / "config.json").read_text(encoding="utf-8")).get("data") or {}
-    data = {**task.data_defaults, **{k: v for k, v in trained.items() if k in task.data_defaults}}
+    data = {**task.data_defaults(), **{k: v for k, v in trained.items() if k in task.data_defaults()}}
     data.update(bars=vae.n_bars, min_pitch=vae.tokenizer.min_pitch, max_pitch=vae.tokenizer.max_pitch,
                 cache_dir=None, rebuild=False)
     if limit is not None:
