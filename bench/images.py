@@ -54,7 +54,7 @@ from muse.image.metrics import DigitClassifier, class_coverage, digit_fid, mode_
 from muse.image.stylize import stylize
 from muse.models.registry import build_model
 from muse.models.style_nets import FastStyle
-from muse.pretrained import load_model
+from muse.recipes.hub import load_model
 from muse.training import build_run_config, run
 
 SEED = 1337

@@ -55,7 +55,7 @@ def _label(model: str | None) -> str:
 
 def main() -> None:
     from muse.music.evaluate import evaluate_melody_model
-    from muse.pretrained import load_model
+    from muse.recipes.hub import load_model
 
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a fast smoke run (first 300 pieces, 20 melodies)")

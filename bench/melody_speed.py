@@ -30,7 +30,7 @@ SHIPPED = ROOT / "muse" / "pretrained" / "melody-transformer"
 def stand_in_model(directory: Path) -> Path:
     """An untrained transformer of the melody task's default size, saved as a model directory."""
     from muse.models.registry import build_model
-    from muse.pretrained import save_pretrained
+    from muse.recipes.hub import save_pretrained
     from muse.music.melody_recipe import RECIPE, MelodyData, make_melody_tokenizer
 
     tok = make_melody_tokenizer(MelodyData())
@@ -42,7 +42,7 @@ def stand_in_model(directory: Path) -> Path:
 
 def bench_generation(model: str | None, runs: int, tmp: Path) -> dict[str, Any]:
     from muse.music.compose import generate_melodies
-    from muse.pretrained import load_model
+    from muse.recipes.hub import load_model
 
     path, note = model, "shipped"
     if path is None:

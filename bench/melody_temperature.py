@@ -20,7 +20,7 @@ def main() -> None:
     from muse.music.compose import generate_melodies
     from muse.music.evaluate import MELODY_METRICS, heldout_melodies, load_heldout, training_data_settings
     from muse.music.metrics import compare_metrics
-    from muse.pretrained import load_model
+    from muse.recipes.hub import load_model
 
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("models", nargs="+", help="model dirs, run dirs or shipped names")

@@ -44,7 +44,7 @@ from muse.errors import MuseError  # noqa: E402
 from muse.poetry.compose import CHINESE_FORMS, PoemRequest, write_poems  # noqa: E402
 from muse.poetry.corpora import available_text_corpora, chinese_lines, split_prefix  # noqa: E402
 from muse.poetry.forms import check_chinese_form  # noqa: E402
-from muse.pretrained import SHIPPED_DIR, LoadedModel, load_model  # noqa: E402
+from muse.recipes.hub import SHIPPED_DIR, LoadedModel, load_model  # noqa: E402
 from muse.poetry.poem_recipe import RECIPE  # noqa: E402
 
 DEFAULT_MODELS = [SHIPPED_DIR / "poem-tang", SHIPPED_DIR / "poem-tang-lstm"]

@@ -14,10 +14,10 @@ _EXPORTS = {
     "Callback": "muse.core.callbacks",
     "Every": "muse.core.callbacks",
     # models
-    "load_model": "muse.pretrained",
+    "load_model": "muse.recipes.hub",
     "get_recipe": "muse.recipes",
-    "save_pretrained": "muse.pretrained",
-    "shipped_models": "muse.pretrained",
+    "save_pretrained": "muse.recipes.hub",
+    "shipped_models": "muse.recipes.hub",
     "build_model": "muse.models.registry",
     "GenerationConfig": "muse.generate.config",
     "generate": "muse.generate.sampler",

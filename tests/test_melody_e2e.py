@@ -212,7 +212,7 @@ def test_bad_key_scale_or_meter_exits_2_naming_it(runs, tmp_path, capsys, args, 
 
 def test_a_poem_model_is_refused_by_melody_and_eval(cache, tmp_path, capsys):
     from muse.models.registry import build_model
-    from muse.pretrained import save_pretrained
+    from muse.recipes.hub import save_pretrained
     from muse.tokenizers.char import CharTokenizer
 
     tok = CharTokenizer(list("abcdefgh "))
@@ -310,7 +310,7 @@ def test_eval_melody_writes_table_plot_and_json(runs, tmp_path, capsys):
 
 def test_sequence_nll_scores_each_token_once(runs):
     from muse.music.evaluate import _windows, load_heldout, sequence_nll, training_data_settings
-    from muse.pretrained import load_model
+    from muse.recipes.hub import load_model
 
     lm = load_model(runs["lstm"] / "model")
     held = load_heldout(training_data_settings(lm), lm.tokenizer)

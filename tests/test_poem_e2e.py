@@ -20,7 +20,7 @@ from muse.poetry.compose import PoemRequest, stream_poem, write_poems
 from muse.poetry.corpora import is_cjk_ideograph, read_poems
 from muse.poetry.english import check_english_form
 from muse.poetry.forms import FORMS, check_chinese_form
-from muse.pretrained import load_model
+from muse.recipes.hub import load_model
 from muse.training import train
 
 FIX = Path(__file__).parent / "fixtures" / "poetry"

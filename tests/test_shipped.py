@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import muse
-from muse.pretrained import SHIPPED_DIR, shipped_models
+from muse.recipes.hub import SHIPPED_DIR, shipped_models
 
 EXPECTED = {"melody-lstm": "melody", "melody-transformer": "melody", "poem-tang": "poem", "poem-english": "poem",
             "vae-2bar": "vae", "gan-digits": "gan"}
@@ -40,7 +40,7 @@ def test_default_melody_model_obeys_key_and_length():
 
 def test_start_with_note_forbids_a_pickup_and_the_default_allows_one():
     """Most Essen tunes open with a pick-up (a rest-padded first bar); the model learns it."""
-    from muse.pretrained import load_model
+    from muse.recipes.hub import load_model
 
     lm = load_model("melody-transformer")
     free = muse.generate_melodies(lm, bars=2, num=40, seed=1)

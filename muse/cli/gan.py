@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from muse.image.grid import save_grid, save_strip
-    from muse.pretrained import load_model
+    from muse.recipes.hub import load_model
 
     lm = load_model(args.model, expect_kind="gan")
     g = torch.Generator().manual_seed(args.seed)

@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from muse.pretrained import load_model, save_pretrained, shipped_models
+    from muse.recipes.hub import load_model, save_pretrained, shipped_models
 
     if args.action == "export":
         lm = load_model(args.run)

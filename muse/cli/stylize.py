@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from muse.image.data import load_image, save_image
 
     if args.model:
-        from muse.pretrained import load_model
+        from muse.recipes.hub import load_model
 
         lm = load_model(args.model, device=args.device or "cpu", expect_kind="style")
         content = load_image(args.content, size=args.size if args.size else None)

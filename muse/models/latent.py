@@ -79,6 +79,10 @@ def apply_attribute(z: torch.Tensor, vector: torch.Tensor, amount: float | torch
     return z + amount * vector.to(device=z.device, dtype=z.dtype)
 
 
+ATTRIBUTES_FILE = "attributes.json"
+"""Attribute vectors of a trained VAE, saved beside its weights."""
+
+
 class AttributeVectors:
     """Named attribute vectors of one latent space (all the same size)."""
 

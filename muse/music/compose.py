@@ -14,7 +14,7 @@ from muse.music.melody import Melody
 from muse.music.theory import (GENERATION_TIME_SIGNATURES, MINOR_LIKE, key_name, parse_time_signature,
                                scale_intervals, scale_pitches, tonic_pitch_class)
 from muse.music.tokenizer import MusicTokenizer
-from muse.pretrained import LoadedModel
+from muse.recipes.hub import LoadedModel, load_model
 
 DEFAULT_MELODY_MODEL = "melody-transformer"
 
@@ -190,9 +190,7 @@ def generate_melodies(
     the tunes the model learned from do; ``start_with_note`` makes the first
     step a note.
     """
-    from muse.music.melody_recipe import RECIPE
-
-    lm = model if isinstance(model, LoadedModel) else RECIPE.load(model, device=device)
+    lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, expect_kind="melody")
     gen = lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p, num_beams=beam_size,
                                        branch_factor=branch_factor, seed=seed, **generation)
     req = MelodyRequest(bars=bars, key=key, scale=scale, low=low, high=high, primer=primer, qpm=qpm,

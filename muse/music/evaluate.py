@@ -235,7 +235,7 @@ def heldout_melodies(tokenizer: Tokenizer, docs: Sequence[Sequence[int]], bars: 
 
 def _load_lm(model: Any, device: str):
     from muse.models.lm import TokenLM
-    from muse.pretrained import LoadedModel, load_model
+    from muse.recipes.hub import LoadedModel, load_model
 
     lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, expect_kind="melody")
     where = lm.source or model

@@ -29,10 +29,9 @@ import numpy as np
 import torch
 
 from muse.errors import CheckpointError, ConfigError, DataError
-from muse.models.latent import AttributeVectors, slerp
+from muse.models.latent import ATTRIBUTES_FILE, AttributeVectors, slerp
 from muse.music.melody import Melody
 from muse.music.tokenizer import Transform
-from muse.music.vae_recipe import ATTRIBUTES_FILE
 from muse.music.windows import BAR_STEPS, STEPS_PER_QUARTER, concat_melodies, melody_windows
 
 if TYPE_CHECKING:
@@ -74,11 +73,11 @@ class VAE:
 
 def load_vae(name_or_path: str | Path = DEFAULT_VAE_MODEL, device: str = "cpu") -> VAE:
     """Load a VAE from a shipped name, model directory, run directory or checkpoint
-    (the one rule of :func:`muse.pretrained.resolve_model_path`), with the attribute
+    (the one rule of :func:`muse.recipes.hub.resolve_model_path`), with the attribute
     vectors of its ``attributes.json``."""
     from muse.models.vae import MelodyVAE
     from muse.music.events import MelodyEventTokenizer
-    from muse.pretrained import LoadedModel, load_model
+    from muse.recipes.hub import LoadedModel, load_model
 
     lm = name_or_path if isinstance(name_or_path, LoadedModel) else load_model(name_or_path, device=device,
                                                                                   expect_kind="vae")

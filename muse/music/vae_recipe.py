@@ -35,13 +35,12 @@ from muse.errors import ConfigError, DataError
 from muse.data.report import warn
 from muse.music.corpora import CorpusReport, corpus_sources, iter_corpus
 from muse.music.melody_recipe import melody_filter_hint, split_and_versions
+from muse.models.latent import ATTRIBUTES_FILE
 from muse.music.windows import BAR_STEPS, STEPS_PER_QUARTER, melody_windows
 from muse.recipes.base import ModelSpec, Prepared
 from muse.recipes.lm import LMRecipe
 from muse.tokenizers.base import Tokenizer
 
-ATTRIBUTES_FILE = "attributes.json"
-"""Attribute vectors of a trained VAE, beside its weights."""
 
 ATTRIBUTE_WINDOWS = 2048
 """Windows used to fit the attribute vectors shipped with a trained model."""

@@ -10,8 +10,10 @@ from muse.errors import ConfigError, ConstraintError
 from muse.generate.constraints import Constraint
 from muse.generate.sampler import generate, stream_generate
 from muse.poetry.corpora import is_cjk_ideograph, prompt_prefix
-from muse.pretrained import LoadedModel
+from muse.recipes.hub import LoadedModel, load_model
 
+WORDS_FILE = "words.json"
+"""The corpus vocabulary shipped with a poem model (English rhyme words come from it)."""
 CHINESE_FORMS = ("wujue", "qijue", "wulv", "qilv")
 DEFAULT_CHINESE_MODEL = "poem-tang"
 DEFAULT_ENGLISH_MODEL = "poem-english"
@@ -83,9 +85,7 @@ def _decode(tok, ids: list[int]) -> str:  # noqa: ANN001
 def _load(model: str | Path | LoadedModel | None, req: PoemRequest, device: str) -> LoadedModel:
     if isinstance(model, LoadedModel):
         return model
-    from muse.poetry.poem_recipe import RECIPE
-
-    lm = RECIPE.load(model or default_model_for(req), device=device)
+    lm = load_model(model or default_model_for(req), device=device, expect_kind="poem")
     if lm.tokenizer is None:
         raise ConfigError("this model has no tokenizer; use a model trained with `muse train poem`")
     return lm
@@ -175,8 +175,6 @@ def stream_poem(
 
 def words_of(lm: LoadedModel) -> list[str] | None:
     """The corpus vocabulary a poem model ships (``words.json``), for English rhyme words."""
-    from muse.poetry.poem_recipe import WORDS_FILE
-
     return lm.files.get(WORDS_FILE)
 
 def _cut_off_early(constraints: list[Constraint], seq: list[int], n_prompt: int, max_tokens: int, eos: int) -> bool:

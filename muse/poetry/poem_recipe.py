@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from muse.errors import ConfigError
+from muse.poetry.compose import WORDS_FILE
 from muse.poetry.corpora import available_text_corpora, iter_corpus_poems, poem_to_text
 from muse.recipes.lm import LMData, LMRecipe, lm_models
 from muse.tokenizers.base import Tokenizer
 
-WORDS_FILE = "words.json"
-"""The corpus vocabulary shipped with a poem model (English rhyme words come from it)."""
 
 
 @dataclass

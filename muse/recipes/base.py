@@ -89,7 +89,7 @@ class Recipe:
 
     def export(self, cfg: RunConfig, prepared: Prepared, run_dir: Path) -> Path | None:
         """After training (main process): write ``run_dir/model`` from the best checkpoint."""
-        from muse.pretrained import export_run
+        from muse.recipes.hub import export_run
 
         return export_run(run_dir, extra_files=self.export_files(cfg, prepared, run_dir))
 
@@ -100,7 +100,7 @@ class Recipe:
     # ------------------------------------------------------------------ generation half
     def load(self, name_or_path: Any, device: str = "cpu") -> Any:
         """A trained model of this kind, ready to generate."""
-        from muse.pretrained import load_model
+        from muse.recipes.hub import load_model
 
         return load_model(name_or_path, device=device, expect_kind=self.kind)
 

@@ -35,7 +35,7 @@ from muse.generate.config import GenerationConfig
 from muse.models.registry import build_model
 from muse.tokenizers.base import Tokenizer, tokenizer_from_dict, tokenizer_to_dict
 
-SHIPPED_DIR = Path(__file__).parent / "pretrained"
+SHIPPED_DIR = Path(__file__).parent.parent / "pretrained"
 MODEL_FILES = ("config.json", "tokenizer.json", "generation_config.json", "recipe.json", "model.safetensors",
                "README.md")
 
