@@ -1,4 +1,4 @@
-"""Copy a trained run's model into muse/pretrained/NAME with a model card.
+"""Write a trained run's model into muse/pretrained/NAME, with a model card, in one go.
 
     python scripts/ship_model.py RUN_DIR NAME [--heldout "text for the card"] [--max-mb 10]
                                  [--temperature T --temperature-why "how it was chosen"]
@@ -13,12 +13,12 @@ import argparse
 import csv
 import json
 import math
-import shutil
 from pathlib import Path
 
 import torch
 
-from muse.tasks.lm import export_run
+from muse.recipes import get_recipe
+from muse.recipes.hub import load_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,21 +34,20 @@ def main() -> None:
     ap.add_argument("--temperature-why", default="", help="how the temperature was chosen, for the card")
     a = ap.parse_args()
     cfg = json.loads((a.run / "config.json").read_text())
-    export_run(a.run, cfg["kind"])
+    recipe = get_recipe(cfg["kind"])
     dest = ROOT / "muse" / "pretrained" / a.name
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(a.run / "model", dest)
-    meta = json.loads((dest / "config.json").read_text())
+    ck = a.run / "checkpoints"
+    loaded = load_model(ck / "best.pt" if (ck / "best.pt").exists() else ck / "last.pt")
     if a.temperature is not None:
-        meta.setdefault("generation", {})["temperature"] = a.temperature
-        (dest / "config.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        loaded.generation_config = loaded.generation_config.updated(temperature=a.temperature)
+    meta = {**loaded.meta, "best_valid_loss": loaded.meta.get("best_val"), "model_name": loaded.model.model_name,
+            "model_config": json.loads(json.dumps(vars(loaded.model.config)))}
     rows = list(csv.DictReader(open(a.run / "metrics.csv")))
     last = torch.load(a.run / "checkpoints" / "last.pt", weights_only=True, map_location="cpu")
     n_params = sum(v.numel() for k, v in last["model"].items())
-    size_mb = sum(f.stat().st_size for f in dest.iterdir()) / 1e6
+    size_mb = sum(v.numel() * v.element_size() for v in loaded.model.state_dict().values()) / 1e6
     if size_mb > a.max_mb:
-        raise SystemExit(f"{dest}: {size_mb:.1f} MB is over the {a.max_mb} MB limit")
+        raise SystemExit(f"{a.name}: {size_mb:.1f} MB is over the {a.max_mb} MB limit")
     best = meta.get("best_valid_loss")
     corpus = meta.get("corpus", {})
     splits = corpus.get("splits", {})
@@ -81,8 +80,17 @@ def main() -> None:
     if a.command:
         lines += ["", "Trained with:", "", "```", a.command, "```"]
     lines += ["", f"Data options: `{json.dumps(cfg['data'])}`", ""]
-    (dest / "README.md").write_text("\n".join(lines), encoding="utf-8")
+    extra = recipe.export_files(recipe_config(cfg), None, a.run) if cfg["kind"] != "vae" else {}
+    if (a.run / "model" / "attributes.json").is_file():
+        extra["attributes.json"] = json.loads((a.run / "model" / "attributes.json").read_text())
+    save_model(dest, loaded, extra_files=extra, card="\n".join(lines))
     print(f"{dest} ({size_mb:.1f} MB, {len(rows)} log rows)")
+
+
+def recipe_config(cfg: dict):
+    from muse.core.config import RunConfig
+
+    return RunConfig.from_dict(cfg)
 
 
 if __name__ == "__main__":

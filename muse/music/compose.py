@@ -148,7 +148,7 @@ def compose(
     like = replace(template, key=out_key)
     out = []
     for seq in seqs[:num]:
-        mel = tok.decode_melody(seq, transform, like=like)
+        mel = tok.decode_melody(seq, transform, like=like).slice(0, total)  # a last note ends with the melody
         mel = replace(mel, qpm=template.qpm, time_signature=ts, key=out_key, total_steps=total)
         if primer is not None:
             mel = _keep_primer(req.primer, mel)

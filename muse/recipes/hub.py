@@ -111,6 +111,18 @@ def save_pretrained(directory: str | Path, model: nn.Module, tokenizer: Tokenize
     return d
 
 
+def portable(value: Any) -> Any:
+    """``value`` with every filesystem path reduced to its last component (a saved model names
+    the folder it learned from, never where it was on the training machine)."""
+    if isinstance(value, dict):
+        return {k: (None if k == "cache_dir" else portable(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~") or os.sep in value):
+        return Path(value).name
+    return value
+
+
 def _rmtree(p: Path) -> None:
     import shutil
 
@@ -226,7 +238,7 @@ def save_model(directory: str | Path, loaded: LoadedModel, *, extra_files: dict[
                card: str | None = None) -> Path:
     """Write ``loaded`` (from a checkpoint or a directory) as a model directory."""
     m = loaded.meta
-    recipe = {"data": m.get("data"), "corpus": m.get("corpus", {}),
+    recipe = {"data": portable(m.get("data")), "corpus": portable(m.get("corpus", {})),
               "trained_steps": m.get("trained_steps", m.get("step")),
               "best_valid_loss": m.get("best_valid_loss", m.get("best_val"))}
     recipe.update({k: v for k, v in m.items() if k in ("wall_seconds", "split")})
