@@ -217,7 +217,7 @@ def main() -> None:
     path = corpus_file(args.corpus)
     if path is None:
         print(f"poetry_tang: skipped, the Tang corpus {args.corpus!r} is not on this machine "
-              "(expected ../shared/data/tang/tang_poems.jsonl or MUSE_TANG_JSONL)")
+              "(the tang corpus ships with muse: muse corpora list)")
         return
     dirs = args.models or DEFAULT_MODELS
     results, rows = [], []

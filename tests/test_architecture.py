@@ -100,3 +100,24 @@ def test_no_code_outside_a_tokenizer_branches_on_its_kind():
             if needle in text:
                 offenders.append(f"{path.name}: {needle}")
     assert not offenders, offenders
+
+
+def test_no_code_reaches_for_files_outside_the_package():
+    """Built-in data resolves inside the installed package; ../shared is for tests and benchmarks only."""
+    offenders = []
+    for path in sorted(ROOT.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for needle in ('"shared"', "'shared'", "shared/data", "parents[2]", "MUSE_TANG_JSONL"):
+            if needle in text:
+                offenders.append(f"{path.relative_to(ROOT.parent)}: {needle}")
+    assert not offenders, offenders
+
+
+def test_every_package_is_installed():
+    """pyproject lists packages by hand (corpora/ is mapped onto muse.corpora): none may be forgotten."""
+    import tomllib
+
+    cfg = tomllib.loads((ROOT.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    on_disk = {_module_of(p) for p in ROOT.rglob("__init__.py")} | {"muse.corpora"}
+    assert set(cfg["packages"]) == on_disk
+    assert cfg["package-dir"] == {"muse.corpora": "corpora"}

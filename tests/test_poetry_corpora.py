@@ -128,19 +128,42 @@ def test_single_bad_file_raises_naming_file(tmp_path):
         read_poems(empty_dir)
 
 
-def test_builtin_names_env_override_and_errors(monkeypatch, tmp_path):
+def test_builtin_names_are_shipped_in_the_package_and_errors_name_data(monkeypatch):
+    import muse.poetry.corpora as pc
+
     names = {c.name for c in available_text_corpora()}
-    assert names == {"tang", "tang300", "song100", "songs-poems", "shakespeare"}
-    monkeypatch.setenv("MUSE_TANG_JSONL", str(FIX / "tang_sample.jsonl"))
+    assert names == {"tang", "english-poetry", "shakespeare", "tang300", "song100", "songs-poems"}
     tang = {c.name: c for c in available_text_corpora()}["tang"]
-    assert tang.present and tang.size_bytes == (FIX / "tang_sample.jsonl").stat().st_size
-    poems, report = iter_corpus_poems("tang")
-    assert len(poems) == 10 and report.source == "tang" and report.poems == 10
-    monkeypatch.setenv("MUSE_TANG_JSONL", str(tmp_path / "absent.jsonl"))
-    with pytest.raises(DataError, match="'tang' is not on this machine"):
-        iter_corpus_poems("tang")
-    with pytest.raises(DataError, match="not a corpus name"):
+    import muse.corpora
+
+    assert tang.present and tang.path == Path(muse.corpora.__file__).parent / "tang" / "poems.jsonl.xz"
+    poems, report = iter_corpus_poems("english-poetry")
+    assert len(poems) == report.poems == 7384 and report.source == "english-poetry"
+    sonnet = next(p for p in poems if p.stable_id() == "sonnet-018")
+    assert sonnet.text.startswith("Shall I compare thee to a summer's day?") and sonnet.author
+    absent = pc.TextCorpus("tang300", FIX / "absent", "fortune", "唐诗三百首")
+    monkeypatch.setattr(pc, "available_text_corpora", lambda: [absent])
+    with pytest.raises(DataError, match="'tang300' is not on this machine.*--data PATH"):
+        iter_corpus_poems("tang300")
+    with pytest.raises(DataError, match="not a corpus name.*--data PATH"):
         iter_corpus_poems("no-such-corpus")
+
+
+def test_poem_ids_are_a_function_of_content_and_splits_cannot_drift(tmp_path):
+    """The held-out split of a poem depends on its text, not on the file it is in, nor its position."""
+    from muse.data.store import split_of
+
+    text = (FIX / "tang_sample.jsonl").read_text(encoding="utf-8").splitlines()
+    a = tmp_path / "a" / "poems.jsonl"
+    b = tmp_path / "elsewhere" / "other-name.jsonl"
+    a.parent.mkdir()
+    b.parent.mkdir()
+    a.write_text("\n".join(text), encoding="utf-8")
+    b.write_text("\n".join(reversed(text)), encoding="utf-8")
+    ids_a = {p.stable_id(): p.text for p in read_poems(a)}
+    ids_b = {p.stable_id(): p.text for p in read_poems(b)}
+    assert ids_a == ids_b and len(ids_a) == 10
+    assert {k: split_of(k, 0.3, 0.3) for k in ids_a} == {k: split_of(k, 0.3, 0.3) for k in ids_b}
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,4 +1,4 @@
-"""muse corpora list | build — the built-in corpora and the token cache."""
+"""muse corpora list | show | build — the built-in corpora and the token cache."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("corpora", help="list built-in corpora, build token caches",
                        description="List the corpora muse knows, or tokenize one into the cache used for training.")
     s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    s.add_parser("list", help="built-in corpora and their sizes")
+    s.add_parser("list", help="built-in corpora: name, kind, items, size, licence",
+                 epilog="example: muse corpora list")
+    sh = s.add_parser("show", help="print a shipped corpus's card (counts, source, licence, split)",
+                      epilog="example: muse corpora show nottingham")
+    sh.add_argument("name")
     b = s.add_parser("build", help="tokenize a corpus into the cache (training does this on demand)")
     b.add_argument("name", nargs="?", help="built-in name (essen, oneills, ryans, bach, bach-all, tang, tang300, ...) "
                                            "or a path")
@@ -38,18 +42,9 @@ def _kind_of(name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "list":
-        from muse.music.corpora import list_corpora
-        from muse.poetry.corpora import available_text_corpora
-
-        print("melody corpora (bundled with music21):")
-        for c in list_corpora():
-            print(f"  {c['name']:<12} {c['pieces']:>6} pieces in {c['files']:>5} files  {c['description']}")
-        print("text corpora:")
-        for c in available_text_corpora():
-            where = f"{c.size_bytes / 1e6:6.2f} MB" if c.present else "   absent"
-            print(f"  {c.name:<12} {where}  {c.description}  [{c.path}]")
-        print("or any folder of .mid/.midi/.musicxml/.mxl/.abc files, or of .txt/.json/.jsonl/fortune files")
-        return 0
+        return _list()
+    if args.action == "show":
+        return _show(args.name)
     from muse.core.config import parse_value
     from muse.errors import ConfigError
     from muse.recipes import get_recipe
@@ -78,4 +73,41 @@ def run(args: argparse.Namespace) -> int:
           + ", ".join(f"{s} {v['docs']} docs / {v['tokens']} tokens" for s, v in sp.items()))
     if manifest.get("skipped"):
         print(f"skipped {len(manifest['skipped'])} file(s); see the manifest for the list")
+    return 0
+
+
+def _list() -> int:
+    from muse.data.shipped import shipped_corpora
+    from muse.music.corpora import BUILTIN_CORPORA, count_pieces
+    from muse.poetry.corpora import available_text_corpora
+
+    rows = [(c.name, c.kind, f"{c.items:,}", f"{c.size_bytes / 1e6:.1f} MB", c.licence, "ships with muse")
+            for c in shipped_corpora().values()]
+    for spec in BUILTIN_CORPORA.values():
+        if not spec.shipped:
+            try:
+                items = f"{count_pieces(spec.name):,}"
+            except Exception:  # noqa: BLE001 - music21 without its corpus
+                items = "absent"
+            rows.append((spec.name, "melody", items, "", "see music21", "bundled with music21"))
+    for c in available_text_corpora():
+        if c.name not in shipped_corpora():
+            size = f"{c.size_bytes / 1e6:.1f} MB" if c.present else "absent"
+            rows.append((c.name, "poem", "", size, "see package", c.description))
+    head = ("name", "kind", "items", "size", "licence", "where")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+    print("or any folder of .mid/.midi/.musicxml/.mxl/.abc files, or of .txt/.json/.jsonl/fortune files (--data PATH)")
+    return 0
+
+
+def _show(name: str) -> int:
+    from muse.data.shipped import shipped_corpora
+    from muse.errors import ConfigError
+
+    c = shipped_corpora().get(name)
+    if c is None:
+        raise ConfigError(f"no shipped corpus {name!r}; shipped: {', '.join(shipped_corpora())}")
+    print(c.card.rstrip())
     return 0

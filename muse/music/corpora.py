@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from muse.data.report import SkipReport
+from muse.data.shipped import shipped_corpora
 from muse.errors import DataError
 from muse.music.melody import Melody
 from muse.music.midi_io import ABC_SUFFIXES, SUPPORTED_SUFFIXES, abc_tunes, piece_melodies
@@ -26,7 +27,7 @@ from muse.music.midi_io import ABC_SUFFIXES, SUPPORTED_SUFFIXES, abc_tunes, piec
 
 @dataclass(frozen=True)
 class CorpusSpec:
-    """A built-in corpus: source globs under music21's corpus folder."""
+    """A built-in corpus: source globs under music21's corpus folder, or under a corpus shipped with muse."""
 
     name: str
     description: str
@@ -34,6 +35,14 @@ class CorpusSpec:
     exclude: tuple[str, ...] = ()
     voices: str = "melody"
     """Which parts become melodies (see :func:`muse.music.extract.extract_melodies`)."""
+    shipped: bool = False
+    """True: the patterns are under ``muse.corpora/NAME`` (see :mod:`muse.data.shipped`), not music21's folder."""
+
+    @property
+    def root(self) -> Path:
+        if self.shipped:
+            return shipped_corpora()[self.name].folder
+        return music21_corpus_dir()
 
     @property
     def source_glob(self) -> str:
@@ -53,6 +62,8 @@ BUILTIN_CORPORA: dict[str, CorpusSpec] = {
                    ("bach/bwv*.mxl", "bach/bwv*.xml"), exclude=("bwv846*",)),
         CorpusSpec("bach-all", "J. S. Bach chorales, each voice (S, A, T, B) its own melody (MusicXML)",
                    ("bach/bwv*.mxl", "bach/bwv*.xml"), exclude=("bwv846*",), voices="satb"),
+        CorpusSpec("nottingham", "Nottingham Music Database: 1,034 British and American folk tunes with chord "
+                   "symbols (ABC, GPL-3.0 data, ships with muse)", ("abc/*.abc",), shipped=True),
     ]
 }
 
@@ -75,7 +86,7 @@ def _is_builtin(name_or_dir: str | Path) -> bool:
 def corpus_root(name_or_dir: str | Path) -> Path:
     """Folder that piece ids are relative to."""
     if _is_builtin(name_or_dir):
-        return music21_corpus_dir()
+        return BUILTIN_CORPORA[str(name_or_dir)].root
     p = Path(name_or_dir)
     return p.parent if p.is_file() else p
 
@@ -85,7 +96,7 @@ def corpus_sources(name_or_dir: str | Path) -> list[Path]:
     .xml .mxl .abc; hidden entries skipped), or a single file. Sorted, so stable."""
     if _is_builtin(name_or_dir):
         spec = BUILTIN_CORPORA[str(name_or_dir)]
-        root = music21_corpus_dir()
+        root = spec.root
         found = {
             p for pat in spec.patterns for p in root.glob(pat)
             if not any(p.match(x) for x in spec.exclude)

@@ -17,11 +17,10 @@ Formats (``fmt``):
   recursively (``.txt``, ``.json``, ``.jsonl`` and suffix-less files); a bad file
   there is skipped and listed in the :class:`CorpusReport`.
 
-Built-in corpus names (:func:`iter_corpus_poems`): ``tang`` (env
-``MUSE_TANG_JSONL``, else ``../shared/data/tang/tang_poems.jsonl`` beside the
-repository), ``shakespeare`` (env ``MUSE_SHAKESPEARE_TXT``, else
-``../shared/data/tinyshakespeare/input.txt``; one speech per document) and the
-fortune files ``tang300``, ``song100``, ``songs-poems`` in /usr/share/games/fortunes.
+Built-in corpus names (:func:`iter_corpus_poems`): the corpora shipped in
+``muse.corpora`` — ``tang``, ``english-poetry`` (poems with ids; ``.jsonl.xz``)
+and ``shakespeare`` (one speech per document) — and the optional fortune files
+``tang300``, ``song100``, ``songs-poems`` in /usr/share/games/fortunes.
 
 Canonical layout: ``Poem.text`` holds the lines joined with ``"\\n"``, no
 trailing newline. Chinese poems (mostly CJK text) are laid out *one half-line
@@ -40,7 +39,6 @@ English poems keep their lines, with a blank line between stanzas.
 from __future__ import annotations
 
 import json
-import os
 import re
 import textwrap
 from dataclasses import dataclass
@@ -48,6 +46,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from muse.data.report import SkipReport
+from muse.data.shipped import read_bytes, shipped_corpora
 from muse.errors import DataError
 from muse.tokenizers.char import SEP_CHAR
 
@@ -57,8 +56,6 @@ PREFIX_SEP = SEP_CHAR
 FORMATS = ("auto", "text", "blocks", "lines", "fortune", "json", "jsonl")
 FORTUNE_NAMES = frozenset({"songs-poems", "tang300", "song100"})
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
-_REPO = Path(__file__).resolve().parents[2]
-_SHARED = _REPO.parent / "shared" / "data"
 
 _HALF_LINE_END = "，。？！；"
 _HALF_LINE = re.compile(rf"[^{_HALF_LINE_END}]+(?:[{_HALF_LINE_END}]+[」』”’》）]*)?")
@@ -78,6 +75,17 @@ class Poem:
     title: str | None = None
     author: str | None = None
     source: str = ""
+    id: str | None = None
+    """A stable id given by the corpus (None: use :func:`poem_id`, a hash of the content)."""
+
+    def stable_id(self) -> str:
+        """The id held-out splits are a function of: the corpus's own id, else a hash of title, author and text."""
+        if self.id:
+            return self.id
+        import hashlib
+
+        blob = "\x1f".join([self.title or "", self.author or "", self.text])
+        return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass
@@ -188,7 +196,7 @@ def _collapse_blank_lines(lines: list[str]) -> list[str]:
 
 def _read_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path)
     except OSError as e:
         raise DataError(f"cannot read file: {e.strerror or e}", path) from None
     if not raw.strip():
@@ -253,7 +261,7 @@ def _split_sections(lines: list[str], title: str | None, author: str | None, src
 def _json_poem(obj: Any, where: str, src: str) -> Poem | None:
     if not isinstance(obj, dict):
         raise DataError(f"{where}: expected an object with 'paragraphs' or 'content', got {type(obj).__name__}", src)
-    body = obj.get("paragraphs", obj.get("content"))
+    body = obj.get("paragraphs", obj.get("lines", obj.get("content")))
     if isinstance(body, str):
         lines = body.split("\n")
     elif isinstance(body, list) and all(isinstance(x, str) for x in body):
@@ -262,7 +270,10 @@ def _json_poem(obj: Any, where: str, src: str) -> Poem | None:
         raise DataError(f"{where}: needs 'paragraphs' (list of strings) or 'content' (string)", src)
     title = obj.get("title") or obj.get("rhythmic") or obj.get("chapter")
     author = obj.get("author")
-    return _layout(lines, title if isinstance(title, str) else None, author if isinstance(author, str) else None, src)
+    poem = _layout(lines, title if isinstance(title, str) else None, author if isinstance(author, str) else None, src)
+    if poem is not None and isinstance(obj.get("id"), str):
+        poem.id = obj["id"]
+    return poem
 
 
 def _parse_json(text: str, src: str) -> list[Poem]:
@@ -289,7 +300,7 @@ def _parse_jsonl(text: str, src: str) -> list[Poem]:
 
 
 def _detect(path: Path, text: str) -> str:
-    suffix = path.suffix.lower()
+    suffix = Path(path.name.removesuffix(".xz").removesuffix(".gz")).suffix.lower()
     if suffix in (".json", ".jsonl"):
         return suffix[1:]
     if path.name in FORTUNE_NAMES or _FORTUNE_SEP.search(text):
@@ -374,15 +385,15 @@ def read_poems(
 
 
 def available_text_corpora() -> list[TextCorpus]:
-    """The built-in corpus names, where they are looked for, and whether they are present."""
-    tang = os.environ.get("MUSE_TANG_JSONL") or str(_SHARED / "tang" / "tang_poems.jsonl")
-    shakespeare = os.environ.get("MUSE_SHAKESPEARE_TXT") or str(_SHARED / "tinyshakespeare" / "input.txt")
-    return [
-        TextCorpus("tang", Path(tang), "jsonl", "57,603 Tang poems (chinese-poetry, simplified); env MUSE_TANG_JSONL"),
-        TextCorpus("tang300", FORTUNE_DIR / "tang300", "fortune", "唐诗三百首 (fortunes-zh)"),
-        TextCorpus("song100", FORTUNE_DIR / "song100", "fortune", "宋词一百首 (fortunes-zh)"),
-        TextCorpus("songs-poems", FORTUNE_DIR / "songs-poems", "fortune", "English songs and poems (fortune)"),
-        TextCorpus("shakespeare", Path(shakespeare), "blocks", "tiny-shakespeare, one speech per document"),
+    """The built-in corpus names: those shipped in ``muse.corpora``, then optional fortune files."""
+    fmt = {"poems-jsonl": "jsonl", "text": "blocks"}
+    shipped = [TextCorpus(c.name, c.path, fmt.get(c.format, "auto"), c.description)
+               for c in shipped_corpora().values() if c.kind in ("poem", "text")]
+    return shipped + [
+        TextCorpus("tang300", FORTUNE_DIR / "tang300", "fortune", "唐诗三百首 (fortunes-zh; apt-get install fortunes-zh)"),
+        TextCorpus("song100", FORTUNE_DIR / "song100", "fortune", "宋词一百首 (fortunes-zh; apt-get install fortunes-zh)"),
+        TextCorpus("songs-poems", FORTUNE_DIR / "songs-poems", "fortune",
+                   "English songs and poems (apt-get install fortunes)"),
     ]
 
 
@@ -393,11 +404,13 @@ def iter_corpus_poems(path_or_name: str | Path, *, fmt: str = "auto") -> tuple[l
     if key in named:
         c = named[key]
         if not c.present:
-            raise DataError(f"corpus {key!r} is not on this machine (looked for {c.path})")
+            raise DataError(f"corpus {key!r} is not on this machine ({c.description}); or train on your own "
+                            "files with --data PATH")
         report = CorpusReport(source=key)
         return read_poems(c.path, fmt=c.fmt if fmt == "auto" else fmt, report=report), report
     if not Path(key).exists():
-        raise DataError(f"no such file or folder, and not a corpus name (known: {', '.join(named)})", key)
+        raise DataError(f"no such file or folder, and not a corpus name (built-in: {', '.join(named)}); "
+                        "give your own data with --data PATH", key)
     report = CorpusReport(source=key)
     return read_poems(key, fmt=fmt, report=report), report
 

@@ -62,12 +62,9 @@ class PoemRecipe(LMRecipe):
 
     def load_items(self, data: PoemData):
         poems, report = iter_corpus_poems(data.corpus, fmt=data.fmt)
-        # piece ids relative to the corpus root, so the split does not depend on where the corpus lives
-        roots = self.sources(data)
-        root = roots[0].parent if len(roots) == 1 else Path(str(data.corpus))
-        items = [(f"{_relative(p.source, root)}#{i}",
-                  poem_to_text(p, with_title=data.with_title, with_author=data.with_author))
-                 for i, p in enumerate(poems)]
+        # split by each poem's stable id (the corpus's own, else a hash of its content), never by path or order
+        items = [(p.stable_id(), poem_to_text(p, with_title=data.with_title, with_author=data.with_author))
+                 for p in poems]
         return items, report
 
     def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: PoemData) -> Tokenizer:
@@ -102,13 +99,6 @@ def corpus_words(texts, min_count: int = 2, limit: int = 20000) -> list[str]:  #
     for t in texts:
         counts.update(w.lower() for w in re.findall(r"[A-Za-z][A-Za-z']*[A-Za-z]|[A-Za-z]", t))
     return [w for w, c in counts.most_common(limit) if c >= min_count and (len(w) > 1 or w in ("a", "i", "o"))]
-
-
-def _relative(source: str, root: Path) -> str:
-    try:
-        return Path(source).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return Path(source).name
 
 
 RECIPE = PoemRecipe()
