@@ -1,24 +1,29 @@
 """DCGAN shapes, losses and a short real training run; offline digit metrics."""
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from muse.core.checkpoint import load_checkpoint
 from muse.core.module import StepContext, param_groups
 from muse.errors import CheckpointError, ConfigError, DataError
+from muse.image import metrics
 from muse.image.data import load_digits_images
 from muse.image.metrics import (
     class_coverage,
     digit_fid,
     frechet_distance,
     mode_collapse_score,
+    save_digit_classifier,
     train_digit_classifier,
 )
-from muse.models.gan import DCGAN, slerp
+from muse.models.gan import DCGAN, DigitClassifier, random_shift, slerp
 from muse.models.registry import build_model
 
 
@@ -154,18 +159,72 @@ def classifier():
 
 
 def test_digit_classifier_is_accurate(classifier, tmp_path):
+    assert isinstance(classifier, DigitClassifier) and not classifier.training
     assert classifier.heldout_accuracy >= 0.95
     x, y = load_digits_images(16)
     with torch.no_grad():
         assert (classifier(x).argmax(1) == y).float().mean() >= 0.95
     cache = tmp_path / "clf.pt"
-    torch.save({"size": 16, "state_dict": classifier.state_dict(), "heldout_accuracy": 0.5}, cache)
+    saved = copy.deepcopy(classifier)
+    saved.heldout_accuracy = 0.5
+    save_digit_classifier(saved, cache)
+    assert [p.name for p in tmp_path.iterdir()] == ["clf.pt"]  # atomic: no temporary file left behind
+    ck = load_checkpoint(cache)  # a muse checkpoint (format-checked) of a registered model
+    assert ck["model_name"] == "digit_classifier" and ck["model_config"]["size"] == 16
     loaded = train_digit_classifier(size=16, cache=cache)  # loads, does not retrain
     assert loaded.heldout_accuracy == 0.5
     with torch.no_grad():
         assert torch.equal(loaded(x[:50]), classifier(x[:50]))
     with pytest.raises(CheckpointError, match=r"clf\.pt: digit classifier cache is for 16 px"):
         train_digit_classifier(size=32, cache=cache)
+    old = tmp_path / "old.pt"  # the former cache format (plain torch.save, no format field)
+    torch.save({"size": 16, "state_dict": classifier.state_dict(), "heldout_accuracy": 0.5}, old)
+    with pytest.raises(CheckpointError, match=r"old\.pt: cannot read digit classifier cache .*delete it to retrain"):
+        train_digit_classifier(size=16, cache=old)
+
+
+def test_digit_classifier_is_a_registered_model_trained_by_the_core(tmp_path, monkeypatch):
+    model = build_model("digit_classifier", {"size": 16})
+    assert isinstance(model, DigitClassifier) and model.max_shift == 1
+    assert build_model("digit_classifier", {"size": 32}).max_shift == 2
+    x, y = load_digits_images(16)
+    out = model.loss({"image": x[:8], "label": y[:8]}, StepContext())
+    assert set(out) == {"loss", "acc"} and out["loss"].requires_grad and 0.0 <= out["acc"].item() <= 1.0
+    with pytest.raises(ConfigError, match="unknown key"):
+        build_model("digit_classifier", {"sizee": 16})
+    # training goes through muse.core.trainer.Trainer (not a loop of its own) and leaves the global RNG alone
+    fits = []
+
+    class Recording(metrics.Trainer):
+        def fit(self, resume=False):
+            fits.append((type(self.model).__name__, self.cfg.batch_size, self.cfg.device,
+                         type(self.train_data).__name__))
+            return super().fit(resume)
+
+    monkeypatch.setattr(metrics, "Trainer", Recording)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    cache = tmp_path / "cache" / "clf16.pt"
+    clf = train_digit_classifier(size=16, seed=0, epochs=0.1, cache=cache)
+    assert torch.equal(torch.rand(3), expected)
+    assert fits == [("DigitClassifier", 64, "cpu", "TensorBatches")]
+    assert cache.is_file() and load_checkpoint(cache)["heldout_accuracy"] == clf.heldout_accuracy
+    assert [p.name for p in cache.parent.iterdir()] == ["clf16.pt"]
+
+
+def test_random_shift_moves_images_and_fills_with_background():
+    x = -torch.ones(64, 1, 8, 8)
+    x[:, :, 3:5, 3:5] = 1.0
+    shifted = random_shift(x, 2, torch.Generator().manual_seed(0))
+    assert shifted.shape == x.shape and torch.all(shifted.sum((1, 2, 3)) == x[0].sum())  # nothing cut off
+    assert len({tuple(torch.nonzero(s[0] > 0)[0].tolist()) for s in shifted}) > 10  # many offsets
+    assert torch.equal(random_shift(x, 0), x)
+    offs = torch.randint(0, 3, (4, 2), generator=torch.Generator().manual_seed(3))  # what random_shift draws
+    got = random_shift(x[:4], 1, torch.Generator().manual_seed(3))
+    pad = F.pad(x[:4], (1, 1, 1, 1), value=-1.0)
+    for i, (dy, dx) in enumerate(offs.tolist()):  # the crop of the padded image, by hand
+        assert torch.equal(got[i], pad[i, :, dy:dy + 8, dx:dx + 8])
 
 
 def test_fid_and_coverage_tell_good_from_bad(classifier):

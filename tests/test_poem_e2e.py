@@ -17,7 +17,8 @@ from muse.cli import main
 from muse.core.checkpoint import load_checkpoint
 from muse.errors import CheckpointError, ConstraintError, DataError
 from muse.poetry.compose import PoemRequest, stream_poem, write_poems
-from muse.poetry.corpora import is_cjk_ideograph, read_poems
+from muse.poetry.corpora import read_poems
+from muse.tokenizers.scripts import is_cjk_ideograph
 from muse.poetry.english import check_english_form
 from muse.poetry.forms import FORMS, check_chinese_form
 from muse.recipes.hub import load_model

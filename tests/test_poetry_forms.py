@@ -6,7 +6,8 @@ import torch
 
 from muse.errors import ConstraintError
 from muse.generate.constraints import combine_masks
-from muse.poetry.corpora import is_cjk_ideograph, poem_to_text, prompt_prefix, read_poems, split_prefix
+from muse.poetry.corpora import poem_to_text, prompt_prefix, read_poems, split_prefix
+from muse.tokenizers.scripts import is_cjk_ideograph
 from muse.poetry.english import EnglishFormConstraint, check_english_form, expand_rhyme_scheme
 from muse.poetry.forms import FORMS, ChineseFormConstraint, check_chinese_form, get_form
 from muse.poetry.rhyme import final_word, rhyme_group, tone_class, words_rhyme

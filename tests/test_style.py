@@ -222,3 +222,48 @@ def test_fast_style_without_style_or_from_a_style_image(tmp_path, images):
     from_tensor = FastStyle.from_style_image(images[1], width=4, n_res=1, feature_net="random")
     assert torch.allclose(from_path.style_gram0, from_tensor.style_gram0, atol=1e-5)
     assert FastStyle(FastStyle.Config(width=4, n_res=1)).config.feature_net == "random"  # "auto", no VGG here
+
+
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory):
+    """A torchvision-format VGG19 file with seeded random weights (ImageNet weights are never downloaded)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vgg") / "vgg19-test.pth"
+    _torchvision_style_file(VGG19Features(), path)
+    return path
+
+
+def test_fast_style_saves_the_feature_net_by_name_never_a_path(tmp_path, images, vgg_file):
+    kw = dict(width=4, n_res=1, style_size=32)
+    style = F.interpolate(images[1], size=(32, 32))
+    # a path given as feature_net (as older models saved) is used for this process, the config keeps "vgg19"
+    m = FastStyle(FastStyle.Config(feature_net=str(vgg_file), **kw))
+    assert m.config.feature_net == "vgg19" and m.vgg_weights == vgg_file
+    m.set_style(style)
+    assert isinstance(m.features(), VGG19Features) and m.style_gram0.shape == (64, 64)
+    assert not any(isinstance(v, str) and "/" in v for v in asdict(m.config).values())
+    # "vgg19" without weights anywhere: building and rendering work, measuring says what is missing
+    bare = build_model("fast_style", asdict(m.config))
+    bare.load_state_dict(m.state_dict())
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(bare.render(x), m.render(x))
+    with pytest.raises(ConfigError, match="no VGG19 weights were found: put vgg19-\\*.pth in .*data.vgg_weights") as e:
+        bare.loss({"image": torch.zeros(1, 3, 16, 16)}, StepContext())
+    assert len(str(e.value).splitlines()) == 1
+    bare.use_vgg_weights(tmp_path / "gone.pth")  # an explicit file that is missing is named
+    with pytest.raises(CheckpointError, match=r"gone\.pth: VGG19 weight file not found"):
+        bare.set_style(style)
+    bare.use_vgg_weights(vgg_file)  # weights given at run time
+    bare.set_style(style)
+    assert torch.allclose(bare.style_gram2, m.style_gram2)
+    # "auto" with VGG19 in the torch hub cache resolves to the name, and finds the file when needed
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth").symlink_to(vgg_file)
+    auto = FastStyle(FastStyle.Config(**kw))
+    assert auto.config.feature_net == "vgg19" and auto.vgg_weights is None
+    auto.set_style(style)
+    assert torch.allclose(auto.style_mean1, m.style_mean1)
+    with pytest.raises(ConfigError, match="'random' feature network, not VGG19"):
+        FastStyle(FastStyle.Config(feature_net="random", **kw)).use_vgg_weights(vgg_file)
+    with pytest.raises(ConfigError, match="feature_net must be auto, vgg19 or random, got 'vgg'"):
+        FastStyle(FastStyle.Config(feature_net="vgg", **kw))

@@ -1,9 +1,10 @@
 """The one training loop. It knows nothing about music, text or images.
 
 A model computes its loss (see :mod:`muse.core.module`); the trainer owns the
-device, precision, optimisers, schedules, gradient accumulation and clipping,
-evaluation, checkpoints, logging, early stopping, interruption and resumption,
-and distributed data parallel.
+device, precision, optimisers (one AdamW per parameter group, with any per-group
+settings the model gives through ``configure_optimizers``), schedules, gradient
+accumulation and clipping, evaluation, checkpoints, logging, early stopping,
+interruption and resumption, and distributed data parallel.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from muse.core.checkpoint import atomic_torch_save, load_checkpoint, load_model_
 from muse.core.config import TrainConfig
 from muse.core.device import autocast, grad_scaler, resolve_device
 from muse.core.logger import MetricsLog, plot_loss_curves
-from muse.core.module import StepContext, param_groups
+from muse.core.module import StepContext, optimizer_settings, param_groups
 from muse.core.optim import adamw, lr_lambda
 from muse.data.batches import BatchSource, DevicePrefetcher
 from muse.errors import CheckpointError, MuseError, TrainingDiverged
@@ -100,7 +101,8 @@ class Trainer:
         self.groups = param_groups(self.model)
         if not self.groups or not any(self.groups.values()):
             raise MuseError("model has no trainable parameters")
-        self.optimizers = {g: adamw(ps, cfg, self.device) for g, ps in self.groups.items()}
+        self.optimizer_settings = optimizer_settings(self.model, cfg, self.groups)
+        self.optimizers = {g: adamw(ps, cfg, self.device, self.optimizer_settings[g]) for g, ps in self.groups.items()}
         self.total_steps = self._planned_steps()
         self.schedulers = {
             g: torch.optim.lr_scheduler.LambdaLR(o, lr_lambda(cfg, self.total_steps)) for g, o in self.optimizers.items()

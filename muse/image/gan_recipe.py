@@ -34,6 +34,14 @@ def load_images(corpus: str, size: int, channels: int, n_patches: int, seed: int
     return images
 
 
+BUILTIN_CORPORA = ("digits", "skimage")
+
+
+def corpus_name(corpus: str) -> str:
+    """How a saved model names its corpus: a built-in name, or a folder's name (never where it was)."""
+    return corpus if corpus in BUILTIN_CORPORA else Path(corpus).name
+
+
 class SampleGrid(Callback):
     """Every k steps, draw the same latent vectors and save a grid PNG (plus one at the end)."""
 
@@ -84,7 +92,8 @@ class GanRecipe(Recipe):
         images = load_images(str(data.corpus), mc.image_size, mc.channels, int(data.patches), cfg.train.seed)
         train = TensorBatches({"image": images}, cfg.train.batch_size, cfg.train.seed, dist.rank, dist.world)
         cbs = [SampleGrid(int(data.sample_every), Path(cfg.out) / "samples", mc.nz)]
-        return Prepared(model, train, None, {"corpus": {"name": str(data.corpus), "images": len(images)}}, cbs)
+        corpus = {"name": corpus_name(str(data.corpus)), "images": len(images)}
+        return Prepared(model, train, None, {"corpus": corpus}, cbs)
 
     def generate(self, model, request=None, constraints=(), **kw):  # noqa: ANN001, ANN201
         """``request`` images ``[N, C, H, W]`` in [-1, 1] from the generator (default 64)."""

@@ -1,94 +1,97 @@
 """Offline image-quality metrics for generated digits and a mode-collapse check.
 
-FID needs Inception weights, which cannot be downloaded here; instead a small CNN is
-trained on scikit-learn's bundled digits in a few seconds and its penultimate-layer
-features stand in for Inception's (:func:`digit_fid`). Its predictions also give
-class coverage: a generator that only draws some digits is caught even when its
-samples look sharp.
+FID needs Inception weights, which cannot be downloaded here; instead a small CNN
+(:class:`muse.models.gan.DigitClassifier`, a registered model) is trained by the core's
+:class:`~muse.core.trainer.Trainer` on scikit-learn's bundled digits in a few seconds,
+and its penultimate-layer features stand in for Inception's (:func:`digit_fid`). Its
+predictions also give class coverage: a generator that only draws some digits is
+caught even when its samples look sharp. The trained classifier can be cached with
+the core's atomic checkpoint writer (:func:`save_digit_classifier`).
 """
 from __future__ import annotations
 
+import contextlib
+import math
+import tempfile
 import warnings
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from muse.errors import CheckpointError, DataError
+from muse._version import CHECKPOINT_FORMAT, __version__
+from muse.core.checkpoint import atomic_torch_save, load_checkpoint, load_model_state, rng_state, set_rng_state
+from muse.core.config import TrainConfig
+from muse.core.distributed import DistEnv
+from muse.core.trainer import Trainer
+from muse.data.batches import TensorBatches
+from muse.errors import CheckpointError, ConfigError, DataError, MuseError
+from muse.models.gan import DigitClassifier
+from muse.models.registry import build_model
+
+__all__ = ["DigitClassifier", "class_coverage", "digit_fid", "frechet_distance", "load_digit_classifier",
+           "mode_collapse_score", "save_digit_classifier", "train_digit_classifier"]
+
+CLASSIFIER_BATCH = 64
+CLASSIFIER_LR = 1e-2
 
 
-class DigitClassifier(nn.Module):
-    """Area-resize to 16x16, two conv blocks, a 64-unit hidden layer, 10 logits.
-
-    Inputs are ``[B, 1, H, W]`` in ``[-1, 1]``; they are first resized to ``size``
-    (the resolution it was trained at).
-    """
-
-    def __init__(self, size: int = 32, hidden: int = 64):
-        super().__init__()
-        self.size = size
-        self.conv = nn.Sequential(
-            nn.AdaptiveAvgPool2d(16),
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        )
-        self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, hidden), nn.ReLU())
-        self.head = nn.Linear(hidden, 10)
-        self.heldout_accuracy: float | None = None
-
-    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] not in (1, 3):
-            raise DataError(f"digit classifier expects images [B, 1, H, W], got shape {tuple(x.shape)}")
-        if x.shape[1] == 3:
-            x = x.mean(1, keepdim=True)
-        if x.shape[-2:] != (self.size, self.size):
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        return x.to(next(self.parameters()).device)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate-layer features ``[B, hidden]``."""
-        return self.hidden(self.conv(self._prepare(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+def save_digit_classifier(model: DigitClassifier, path: str | Path) -> Path:
+    """Write ``model`` (weights, config, held-out accuracy) as a muse checkpoint, atomically."""
+    return atomic_torch_save({
+        "format": CHECKPOINT_FORMAT,
+        "muse_version": __version__,
+        "model_name": "digit_classifier",
+        "model_config": asdict(model.config),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "heldout_accuracy": model.heldout_accuracy,
+    }, path)
 
 
-def _shift(x: torch.Tensor, gen: torch.Generator, max_shift: int) -> torch.Tensor:
-    """Random translations by up to ``max_shift`` pixels (background -1 fills in)."""
-    if max_shift == 0:
-        return x
-    pad = F.pad(x, (max_shift,) * 4, value=-1.0)
-    out = torch.empty_like(x)
-    offs = torch.randint(0, 2 * max_shift + 1, (x.shape[0], 2), generator=gen)
-    h, w = x.shape[-2:]
-    for i, (dy, dx) in enumerate(offs.tolist()):
-        out[i] = pad[i, :, dy:dy + h, dx:dx + w]
-    return out
-
-
-def _load_cached(path: Path, size: int) -> DigitClassifier:
+def load_digit_classifier(path: str | Path, size: int | None = None) -> DigitClassifier:
+    """A classifier written by :func:`save_digit_classifier` (eval mode, CPU); ``size`` must match when given."""
+    path = Path(path)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = DigitClassifier(size=int(blob["size"]))
-        model.load_state_dict(blob["state_dict"])
-    except Exception as e:  # torch raises many kinds for a bad file
-        raise CheckpointError(f"cannot read digit classifier cache ({type(e).__name__}); delete it to retrain", path) from None
-    if model.size != size:
-        raise CheckpointError(f"digit classifier cache is for {model.size} px images, not {size}; delete it to retrain", path)
-    model.heldout_accuracy = float(blob.get("heldout_accuracy", float("nan")))
+        ckpt = load_checkpoint(path)
+        if ckpt.get("model_name") != "digit_classifier":
+            raise CheckpointError(f"holds a {ckpt.get('model_name')!r} model")
+        model = build_model("digit_classifier", ckpt["model_config"])
+        load_model_state(model, ckpt["model"], path)
+    except (CheckpointError, ConfigError, KeyError) as e:
+        why = str(e).removeprefix(f"{path}: ") if isinstance(e, MuseError) else f"lacks {e}"
+        raise CheckpointError(f"cannot read digit classifier cache ({why}); delete it to retrain", path) from None
+    assert isinstance(model, DigitClassifier)
+    if size is not None and model.size != size:
+        raise CheckpointError(f"digit classifier cache is for {model.size} px images, not {size}; "
+                              "delete it to retrain", path)
+    acc = ckpt.get("heldout_accuracy")
+    model.heldout_accuracy = float("nan") if acc is None else float(acc)
     return model.eval()
 
 
+@contextlib.contextmanager
+def _global_rng_kept() -> Iterator[None]:
+    """Leave Python's, NumPy's and torch's global RNGs as they were (the trainer reseeds them)."""
+    saved = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(saved)
+
+
 def train_digit_classifier(
-    size: int = 32, seed: int = 0, epochs: int = 8, cache: str | Path | None = None
+    size: int = 32, seed: int = 0, epochs: float = 8, cache: str | Path | None = None
 ) -> DigitClassifier:
     """Train (or load from ``cache``) a digit classifier on scikit-learn's digits.
 
     80% of the 1,797 digits train it (with small random shifts), 20% are held out;
-    ``model.heldout_accuracy`` reports accuracy on them (about 0.98). The model is
+    ``model.heldout_accuracy`` reports accuracy on them (about 0.98). Training goes
+    through :class:`muse.core.trainer.Trainer` on the CPU (batches of 64, Adam at 1e-2
+    with a 30% warmup then cosine decay; a throw-away run directory), leaves the global
+    RNGs untouched, and is written to ``cache`` atomically when given. The model is
     returned in eval mode on the CPU. Takes a few seconds on a laptop CPU.
     """
     from sklearn.model_selection import train_test_split
@@ -96,38 +99,28 @@ def train_digit_classifier(
     from muse.image.data import load_digits_images
 
     if cache is not None and Path(cache).is_file():
-        return _load_cached(Path(cache), size)
+        return load_digit_classifier(cache, size)
     images, labels = load_digits_images(size)
     idx_train, idx_test = train_test_split(
         np.arange(len(labels)), test_size=0.2, random_state=seed, stratify=labels.numpy()
     )
-    x_tr, y_tr = images[idx_train], labels[idx_train]
-    x_te, y_te = images[idx_test], labels[idx_test]
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
+    data = TensorBatches({"image": images[idx_train], "label": labels[idx_train]}, CLASSIFIER_BATCH, seed)
+    total = max(1, math.ceil(epochs * data.steps_per_epoch))
+    cfg = TrainConfig(steps=None, epochs=float(epochs), batch_size=CLASSIFIER_BATCH, lr=CLASSIFIER_LR,
+                      min_lr=CLASSIFIER_LR * 1e-3, warmup_steps=round(0.3 * total), schedule="cosine",
+                      weight_decay=0.0, beta1=0.9, beta2=0.999, grad_clip=0.0, eval_every=total, log_every=total,
+                      seed=seed, device="cpu", progress=False, tensorboard=False)
+    with _global_rng_kept(), tempfile.TemporaryDirectory(prefix="muse-digit-classifier-") as run_dir:
         torch.manual_seed(seed)
-        model = DigitClassifier(size=size)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    steps_per_epoch = (len(x_tr) + 63) // 64
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=max(1, epochs * steps_per_epoch))
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(x_tr), generator=gen)
-        for start in range(0, len(perm), 64):
-            b = perm[start:start + 64]
-            xb = _shift(x_tr[b], gen, max(1, round(size / 16)))
-            loss = F.cross_entropy(model(xb), y_tr[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+        model = build_model("digit_classifier", {"size": size})
+        Trainer(model, cfg, data, run_dir=run_dir, dist=DistEnv()).fit()
+    assert isinstance(model, DigitClassifier)
     model.eval()
     with torch.no_grad():
-        model.heldout_accuracy = float((model(x_te).argmax(1) == y_te).float().mean())
+        pred = torch.cat([model(x).argmax(1) for x in images[idx_test].split(256)])
+        model.heldout_accuracy = float((pred == labels[idx_test]).float().mean())
     if cache is not None:
-        p = Path(cache)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"size": size, "state_dict": model.state_dict(), "heldout_accuracy": model.heldout_accuracy}, p)
+        save_digit_classifier(model, cache)
     return model
 
 

@@ -1,4 +1,9 @@
-"""``muse train style``: a feed-forward style network for one style, on a folder of content images."""
+"""``muse train style``: a feed-forward style network for one style, on a folder of content images.
+
+The saved model is portable: the style picture is read once (its statistics are buffers in
+the weights) and the feature network is saved by name (``vgg19`` or ``random``), never as a
+path; VGG19 weights are found when needed (``data.vgg_weights`` or the torch hub cache).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +13,7 @@ from muse.core.config import RunConfig
 from muse.core.distributed import DistEnv
 from muse.data.batches import TensorBatches
 from muse.errors import ConfigError
-from muse.image.gan_recipe import load_images
+from muse.image.gan_recipe import corpus_name, load_images
 from muse.models.registry import build_model
 from muse.recipes.base import ModelSpec, Prepared, Recipe
 
@@ -23,6 +28,9 @@ class StyleData:
     """The style picture (read once: its statistics are stored in the weights)."""
     image_size: int = 128
     patches: int = 1024
+    vgg_weights: str | None = None
+    """A local VGG19 weight file (.pth) to measure style with, for this run only: the saved
+    model keeps only the name ``vgg19`` (by default the torch hub cache is searched)."""
 
 
 class StyleRecipe(Recipe):
@@ -40,13 +48,18 @@ class StyleRecipe(Recipe):
         data = self.data_config(cfg.data)
         if not data.style:
             raise ConfigError("say which style to learn: data.style=IMAGE")
-        model = build_model("fast_style", cfg.model_config)
+        mcfg = dict(cfg.model_config)
+        if data.vgg_weights and mcfg.get("feature_net", "auto") == "auto":
+            mcfg["feature_net"] = "vgg19"
+        model = build_model("fast_style", mcfg)
+        if data.vgg_weights:
+            model.use_vgg_weights(data.vgg_weights)
         if resume_from is None:  # on resume the style statistics come back with the weights
             model.set_style(load_image(data.style, size=model.config.style_size))
         images = load_images(str(data.corpus), int(data.image_size), 3, int(data.patches), cfg.train.seed)
         train = TensorBatches({"image": images}, cfg.train.batch_size, cfg.train.seed, dist.rank, dist.world)
-        return Prepared(model, train, None, {"corpus": {"name": str(data.corpus), "images": len(images),
-                                                        "style": Path(data.style).name}})
+        corpus = {"name": corpus_name(str(data.corpus)), "images": len(images), "style": Path(data.style).name}
+        return Prepared(model, train, None, {"corpus": corpus})
 
 
 RECIPE = StyleRecipe()

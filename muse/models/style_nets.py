@@ -12,9 +12,10 @@
     when their features are normalised per layer (Ustyuzhaninov et al. 2016; He, Wang
     & Hopcroft 2016).
 
-* Style/content losses shared by :mod:`muse.image.stylize` and :class:`FastStyle`. They
-  are *relative*: each layer's error is divided by the size of its target, so the same
-  weights work for VGG and for the random network and no layer dominates by scale.
+* Style/content losses shared by the image optimisation of ``muse stylize`` and
+  :class:`FastStyle`. They are *relative*: each layer's error is divided by the size of
+  its target, so the same weights work for VGG and for the random network and no layer
+  dominates by scale.
 * :class:`FastStyle` — a trainable model (registered as ``"fast_style"``) that learns a
   :class:`TransformerNet` for one style.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -400,8 +401,12 @@ def tv_loss(x: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- fast style
+FEATURE_NETS = ("vgg19", "random")
+"""The names a fast-style model saves as ``feature_net``."""
+
+
 def _feature_channels(spec: str) -> tuple[int, ...]:
-    """Style-layer channels of the network a resolved ``feature_net`` spec names."""
+    """Style-layer channels of the network a resolved ``feature_net`` name names."""
     if spec == "random":
         return RANDOM_WIDTHS
     return tuple(VGG19Features.channels[i] for i in VGG19Features.style_layers)
@@ -417,9 +422,15 @@ class FastStyle(nn.Module):
     total variation. The feature network is not part of the module (not trained, not
     checkpointed); the style targets are buffers, so a checkpoint carries the style.
 
-    ``feature_net``: ``"auto"`` (VGG19 from the torch hub cache if present, else the
-    random network), ``"random"``, or a path to VGG19 weights. ``"auto"`` is resolved at
-    construction and the resolved value is what ``config`` (and so a checkpoint) keeps.
+    ``feature_net`` names the network, never a file: ``"vgg19"`` (ImageNet VGG19 weights,
+    looked up when the network is first needed: the file given at run time with
+    :meth:`use_vgg_weights`, else ``vgg19-*.pth`` in the torch hub cache), ``"random"``
+    (:class:`RandomFeatureNet` with ``feature_seed``) or ``"auto"`` (``"vgg19"`` when the
+    hub cache holds VGG19 weights, else ``"random"``). ``"auto"`` is resolved at
+    construction and the name is what ``config`` (and so a checkpoint or model directory)
+    keeps, so a saved model works on any machine. A path given as ``feature_net`` (as
+    older models saved) means ``"vgg19"`` with that file as the run-time weights.
+    Rendering (:meth:`render`) never needs the feature network, only training does.
     """
 
     @dataclass
@@ -440,12 +451,18 @@ class FastStyle(nn.Module):
         cfg = config or self.Config()
         if cfg.style_loss not in STYLE_LOSSES:
             raise ConfigError(f"fast_style style_loss must be one of {', '.join(STYLE_LOSSES)}, got {cfg.style_loss!r}")
-        if cfg.feature_net == "auto":
-            cached = vgg19_cache_file()
-            cfg.feature_net = str(cached) if cached is not None else "random"
-        self.config = cfg
+        spec, weights = str(cfg.feature_net), None
+        if spec == "auto":
+            spec = "vgg19" if vgg19_cache_file() is not None else "random"
+        elif spec not in FEATURE_NETS:
+            if not spec or not (spec.endswith((".pth", ".pt")) or "/" in spec or "\\" in spec):
+                raise ConfigError(f"fast_style feature_net must be auto, vgg19 or random, got {spec!r}")
+            spec, weights = "vgg19", Path(spec).expanduser()
+        self.config = replace(cfg, feature_net=spec)
+        self.vgg_weights: Path | None = weights
+        """VGG19 weight file for this process (never saved); None: the torch hub cache."""
         self.transformer = TransformerNet(cfg.width, cfg.n_res)
-        for i, c in enumerate(_feature_channels(cfg.feature_net)):
+        for i, c in enumerate(_feature_channels(spec)):
             self.register_buffer(f"style_gram{i}", torch.zeros(c, c))
             self.register_buffer(f"style_mean{i}", torch.zeros(c))
         self.register_buffer("has_style", torch.tensor(False))
@@ -458,12 +475,30 @@ class FastStyle(nn.Module):
         model.set_style(style)
         return model
 
+    def use_vgg_weights(self, path: str | Path | None) -> None:
+        """Measure with the VGG19 weights in ``path`` (this process only: not part of the config)."""
+        if path is not None and self.config.feature_net != "vgg19":
+            raise ConfigError(f"fast_style uses the {self.config.feature_net!r} feature network, not VGG19 weights")
+        self.vgg_weights = None if path is None else Path(path).expanduser()
+        self._net.clear()
+
+    def _vgg_file(self) -> Path:
+        if self.vgg_weights is not None:
+            return self.vgg_weights
+        cached = vgg19_cache_file()
+        if cached is None:
+            hub = Path(torch.hub.get_dir()) / "checkpoints"
+            raise ConfigError(f"fast_style measures style with VGG19 but no VGG19 weights were found: put vgg19-*.pth "
+                              f"in {hub} or give the file (data.vgg_weights=PATH)")
+        return cached
+
     def features(self) -> FeatureNet:
         """The frozen feature network (built on first use, on this model's device)."""
         device = self.has_style.device
         if not self._net:
             spec = self.config.feature_net
-            net = random_feature_net(self.config.feature_seed) if spec == "random" else VGG19Features.from_weights(spec)
+            net = (random_feature_net(self.config.feature_seed) if spec == "random"
+                   else VGG19Features.from_weights(self._vgg_file()))
             self._net.append(net)
         net = self._net[0]
         if next(net.parameters()).device != device:

@@ -9,7 +9,8 @@ from muse.errors import ConfigError, ConstraintError
 
 from muse.generate.constraints import Constraint
 from muse.generate.sampler import generate, stream_generate
-from muse.poetry.corpora import is_cjk_ideograph, prompt_prefix
+from muse.poetry.corpora import prompt_prefix
+from muse.tokenizers.scripts import is_cjk_ideograph
 from muse.recipes.hub import LoadedModel, load_model
 
 WORDS_FILE = "words.json"

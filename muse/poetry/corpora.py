@@ -49,6 +49,7 @@ from muse.data.report import SkipReport
 from muse.data.shipped import read_bytes, shipped_corpora
 from muse.errors import DataError
 from muse.tokenizers.char import SEP_CHAR
+from muse.tokenizers.scripts import CJK_PATTERN
 
 PREFIX_SEP = SEP_CHAR
 """Ends the optional ``title\\nauthor\\n`` conditioning prefix of a document."""
@@ -125,25 +126,10 @@ class TextCorpus:
 # ---------------------------------------------------------------- layout helpers
 
 
-def is_cjk_ideograph(ch: str) -> bool:
-    """True for CJK unified/compatibility ideographs (汉字), False for punctuation etc."""
-    o = ord(ch)
-    return (
-        0x4E00 <= o <= 0x9FFF
-        or 0x3400 <= o <= 0x4DBF
-        or 0x20000 <= o <= 0x323AF
-        or 0xF900 <= o <= 0xFAFF
-        or 0x2F800 <= o <= 0x2FA1F
-    )
-
-
-_CJK = re.compile("[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff\U00020000-\U000323af\U0002f800-\U0002fa1f]")
-
-
 def is_mostly_cjk(text: str) -> bool:
     """More than half of the non-space characters are CJK ideographs."""
     compact = "".join(text.split())
-    return bool(compact) and len(_CJK.sub("", compact)) * 2 < len(compact)
+    return bool(compact) and len(CJK_PATTERN.sub("", compact)) * 2 < len(compact)
 
 
 def chinese_lines(paragraph: str) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Iterable
 import pronouncing
 from pypinyin import Style, lazy_pinyin
 
-from muse.poetry.corpora import is_cjk_ideograph
+from muse.tokenizers.scripts import is_cjk_ideograph
 
 RHYME_GROUPS: dict[str, tuple[str, ...]] = {
     "麻": ("a", "ia", "ua"),

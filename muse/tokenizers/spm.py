@@ -19,14 +19,10 @@ import sentencepiece as spm
 from muse.errors import CheckpointError, DataError
 from muse.tokenizers.base import Tokenizer
 from muse.tokenizers.char import SEP_CHAR
+from muse.tokenizers.scripts import is_cjk_ideograph
 
 MODEL_TYPES = ("unigram", "bpe")
 _SPACE_MARK = "\u2581"  # sentencepiece's visible space; written with byte pieces when it occurs in text
-
-
-def _is_cjk(ch: str) -> bool:
-    o = ord(ch)
-    return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x3134F or 0xF900 <= o <= 0xFAFF
 
 
 def auto_character_coverage(texts: Sequence[str], sample_chars: int = 1_000_000) -> float:
@@ -37,7 +33,7 @@ def auto_character_coverage(texts: Sequence[str], sample_chars: int = 1_000_000)
             if ch.isspace():
                 continue
             total += 1
-            cjk += _is_cjk(ch)
+            cjk += is_cjk_ideograph(ch)
         if total >= sample_chars:
             break
     return 0.9995 if total and cjk / total > 0.5 else 1.0
