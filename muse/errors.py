@@ -30,3 +30,18 @@ class ConstraintError(MuseError):
 
 class TrainingDiverged(MuseError):
     """Loss became NaN/inf; the last good checkpoint is kept."""
+
+
+class MissingExtra(MuseError):
+    """An optional dependency is not installed; the message names the pip command."""
+
+
+def require(module: str, extra: str, what: str):  # noqa: ANN201 - returns the module
+    """Import ``module`` or raise :class:`MissingExtra` saying which extra brings it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(f"{what} needs {module.split('.')[0]}, which is not installed: "
+                           f"pip install 'muse[{extra}]'") from None

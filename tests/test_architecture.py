@@ -121,3 +121,18 @@ def test_every_package_is_installed():
     on_disk = {_module_of(p) for p in ROOT.rglob("__init__.py")} | {"muse.corpora"}
     assert set(cfg["packages"]) == on_disk
     assert cfg["package-dir"] == {"muse.corpora": "corpora"}
+
+
+def test_a_missing_extra_names_the_pip_command(monkeypatch):
+    import sys
+
+    from muse.errors import MissingExtra
+    from muse.image.data import load_digits_images
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # as if scikit-learn were not installed
+    try:
+        load_digits_images(8)
+    except MissingExtra as e:
+        assert str(e) == "the digits corpus needs sklearn, which is not installed: pip install 'muse[image]'"
+    else:
+        raise AssertionError("no error without scikit-learn")

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from muse.data.report import SkipReport
-from muse.errors import DataError
+from muse.errors import DataError, require
 
 SKIMAGE_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")
 
@@ -119,7 +119,7 @@ def load_digits_images(size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
 
     Returns ``(images [1797, 1, size, size] in [-1, 1], labels [1797] int64)``.
     """
-    from sklearn.datasets import load_digits
+    load_digits = require("sklearn.datasets", "image", "the digits corpus").load_digits
 
     if size < 1:
         raise DataError(f"image size must be positive, got {size}")
@@ -133,7 +133,7 @@ def load_digits_images(size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _bundled_skimage(name: str) -> np.ndarray | None:
     """A scikit-image sample picture if its file ships with the wheel, else ``None``."""
-    import skimage.data as skdata
+    skdata = require("skimage.data", "image", "the skimage corpus")
 
     data_dir = Path(skdata.__file__).parent
     if not any(data_dir.glob(f"{name}.*")) or not callable(getattr(skdata, name, None)):

@@ -28,7 +28,7 @@ from muse.core.config import TrainConfig
 from muse.core.distributed import DistEnv
 from muse.core.trainer import Trainer
 from muse.data.batches import TensorBatches
-from muse.errors import CheckpointError, ConfigError, DataError, MuseError
+from muse.errors import CheckpointError, ConfigError, DataError, MuseError, require
 from muse.models.gan import DigitClassifier
 from muse.models.registry import build_model
 
@@ -94,7 +94,7 @@ def train_digit_classifier(
     RNGs untouched, and is written to ``cache`` atomically when given. The model is
     returned in eval mode on the CPU. Takes a few seconds on a laptop CPU.
     """
-    from sklearn.model_selection import train_test_split
+    train_test_split = require("sklearn.model_selection", "image", "the digit classifier").train_test_split
 
     from muse.image.data import load_digits_images
 
@@ -129,7 +129,7 @@ def frechet_distance(feats_a: np.ndarray | torch.Tensor, feats_b: np.ndarray | t
 
     ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))``, as in FID.
     """
-    from scipy import linalg
+    linalg = require("scipy.linalg", "image", "the Frechet distance")
 
     a = np.asarray(feats_a.detach().cpu() if isinstance(feats_a, torch.Tensor) else feats_a, dtype=np.float64)
     b = np.asarray(feats_b.detach().cpu() if isinstance(feats_b, torch.Tensor) else feats_b, dtype=np.float64)
