@@ -245,8 +245,14 @@ def test_unusable_primer_file_is_named(runs, tmp_path, capsys, kind, reason):
 def test_corpora_list_names_the_builtin_corpora(capsys):
     code, out, _ = cli(capsys, "corpora", "list")
     assert code == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:-1]}
     for name in ("essen", "oneills", "ryans", "bach"):
-        assert f"  {name} " in out
+        assert rows[name][1] == "melody" and "music21" in rows[name]
+    for name, kind, licence in [("tang", "poem", "MIT"), ("english-poetry", "poem", "public-domain"),
+                                ("shakespeare", "text", "public-domain"), ("nottingham", "melody", "GPL-3.0-only")]:
+        assert rows[name][1] == kind and licence in rows[name]
+    code, out, _ = cli(capsys, "corpora", "show", "nottingham")
+    assert code == 0 and "GPL" in out and "1,034" in out
 
 
 def test_corpora_build_a_folder_then_reuse_the_cache(cache, tmp_path, capsys):

@@ -16,10 +16,13 @@ from muse.music.melody import Melody, Note
 from muse.music.midi_io import (
     melody_from_events,
     melody_from_pitches,
+    midi_bytes,
+    mido_key,
     parse_primer,
     read_melodies,
     write_midi,
 )
+from muse.music.theory import KEY_MODES, key_name, parse_key
 
 FIXTURES = Path(__file__).parent / "fixtures" / "music"
 TIME_SIGNATURES = [(2, 4), (3, 4), (4, 4), (5, 4), (6, 8), (9, 8), (12, 8), (3, 8), (2, 2)]
@@ -97,6 +100,28 @@ def test_written_midi_opens_in_pretty_midi_and_music21_with_same_notes(tmp_path:
     ts = score.recurse().getElementsByClass(music21.meter.TimeSignature).first()
     assert ts.ratioString == "3/4"
     assert score.recurse().getElementsByClass(music21.tempo.MetronomeMark).first().number == 96
+
+
+def test_key_signatures_are_theory_keys_spelled_for_mido_and_read_back(tmp_path: Path) -> None:
+    import mido
+
+    respelled = []
+    for mode in KEY_MODES:
+        for pc in range(12):
+            name = mido_key((pc, mode))
+            assert parse_key(name) == (pc, mode)  # the theory table reads mido's spelling back
+            mido.MetaMessage("key_signature", key=name)  # and mido knows it
+            if name != key_name((pc, mode), "short"):
+                respelled.append(name)
+            mel = melody_from_pitches([60 + pc, 64], key=(pc, mode))
+            (back,) = read_melodies(write_midi(mel, tmp_path / f"{pc}{mode}.mid"))
+            assert back.key == (pc, mode)
+    assert sorted(respelled) == ["Db", "G#m"]  # five accidentals, not seven
+
+
+def test_midi_bytes_are_the_written_file(tmp_path: Path) -> None:
+    mel = parse_primer("C4 D4:0.5 r:2 E4:1.5", key=(9, "minor"), time_signature=(6, 8), qpm=100)
+    assert midi_bytes([mel, mel], gap_bars=1) == write_midi([mel, mel], tmp_path / "m.mid", gap_bars=1).read_bytes()
 
 
 def test_several_melodies_are_concatenated_from_bar_lines_with_a_gap(tmp_path: Path) -> None:

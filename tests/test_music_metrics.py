@@ -148,3 +148,14 @@ def test_bad_arguments():
         compute_metrics([m], names=["pitch_range", "tension"])
     with pytest.raises(DataError, match="no melodies"):
         compute_metrics([])
+
+
+def test_scale_metrics_use_the_theory_table():
+    from muse.music.theory import KEY_MODES, scale_pitches
+
+    m = Melody(quarters([60, 61, 63, 66, 68, 70, 71, 74, 77]))
+    for mode in KEY_MODES:
+        for root in range(12):
+            inside = scale_pitches(root, mode)
+            assert pitch_in_scale_rate(m, root, mode) == sum(p in inside for p in m.pitches) / len(m.notes)
+    assert scale_consistency(m) == max(pitch_in_scale_rate(m, r, k) for r in range(12) for k in KEY_MODES)

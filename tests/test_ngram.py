@@ -2,9 +2,12 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from muse.errors import CheckpointError, ConfigError, DataError
-from muse.models.ngram import KneserNeyLM
+from muse.generate.config import GenerationConfig
+from muse.generate.sampler import generate
+from muse.models.ngram import KneserNeyDecoder, KneserNeyLM
 
 BOS, EOS = 0, 1
 
@@ -116,6 +119,42 @@ def test_sample_follows_pattern_stops_and_is_reproducible():
     assert matches >= 0.9 * len(body)
     assert EOS not in a[:-1]
     assert len(lm.sample([BOS], 5, rng=0)) == 5
+
+
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_decoder_logits_are_the_distribution_and_keep_the_decoding_contract(order):
+    rng = np.random.default_rng(5)
+    lm = KneserNeyLM(order=order).fit(random_corpus(80, 12, rng), 12)
+    model = KneserNeyDecoder(lm)
+    assert model.max_context is None and not list(model.parameters()) and model.config.vocab_size == 12
+    x = torch.tensor(rng.integers(0, 12, size=(3, 9)))
+    full, _ = model(x)
+    assert full.shape == (3, 9, 12) and full.dtype == torch.float32
+    for r in range(3):
+        for t in range(9):
+            np.testing.assert_allclose(full[r, t].exp().numpy(), lm.distribution(x[r, : t + 1].tolist()), rtol=1e-5)
+    logits, state = model(x[:, :4])  # incremental decoding with the state equals a full recompute
+    pieces = [logits]
+    for t in range(4, 9):
+        logits, state = model(x[:, t : t + 1], state)
+        pieces.append(logits)
+    assert torch.equal(torch.cat(pieces, 1), full)
+    idx = torch.tensor([2, 0, 2])
+    _, state = model(x[:, :5])
+    got, _ = model(x[idx, 5:6], model.reorder_state(state, idx))
+    assert torch.equal(got[:, -1], model(x[idx, :6])[0][:, -1])
+    with pytest.raises(DataError, match="token id 12 is outside the vocabulary of size 12"):
+        model(torch.tensor([[0, 12]]))
+
+
+def test_greedy_generate_takes_the_argmax_of_the_distribution():
+    rng = np.random.default_rng(6)
+    lm = KneserNeyLM(order=3).fit(random_corpus(40, 10, rng) + pattern_corpus(40, rng, 10), 10)
+    for prompt in ([BOS], [BOS, 2, 5]):
+        (seq,) = generate(KneserNeyDecoder(lm), prompt, GenerationConfig(max_new_tokens=15, do_sample=False))
+        assert len(seq) == len(prompt) + 15
+        for i in range(len(prompt), len(seq)):
+            assert seq[i] == int(np.argmax(lm.distribution(seq[:i])))
 
 
 def test_save_load_round_trip(tmp_path):

@@ -10,6 +10,8 @@ import soundfile as sf
 from muse.errors import ConfigError, DataError, MuseError
 from muse.music.melody import Melody, Note
 from muse.music.pianoroll import plot_pianoroll
+from muse.music import render
+from muse.music.midi_io import write_midi
 from muse.music.render import find_soundfont, melody_to_pretty_midi, render_melody_wav, render_wav
 
 SR = 16000
@@ -131,6 +133,25 @@ def test_melody_to_pretty_midi_timing():
     assert pm.get_tempo_changes()[1][0] == pytest.approx(90)
     assert (pm.time_signature_changes[0].numerator, pm.time_signature_changes[0].denominator) == (3, 4)
     assert isinstance(pm, pretty_midi.PrettyMIDI)
+
+
+def test_melodies_reach_midi_through_the_one_writer(tmp_path, monkeypatch):
+    m = Melody([Note(0, 2, 60), Note(6, 12, 64, 70)], qpm=90, time_signature=(3, 4), key=(2, "minor"))
+    pm = melody_to_pretty_midi(m, program=73)
+    written = pretty_midi.PrettyMIDI(str(write_midi(m, tmp_path / "w.mid", program=73)))
+    assert [(n.pitch, n.velocity, n.start, n.end) for n in pm.instruments[0].notes] == \
+        [(n.pitch, n.velocity, n.start, n.end) for n in written.instruments[0].notes]
+    assert pm.instruments[0].program == 73
+    assert pm.key_signature_changes[0].key_number == 12 + 2  # the writer's key signature too
+    calls = []
+
+    def spy(*args, **kw):
+        calls.append(args)
+        return write_midi(*args, **kw)
+
+    monkeypatch.setattr(render, "write_midi", spy)
+    assert render_melody_wav(m, tmp_path / "m.wav", synth="builtin", sample_rate=SR).synth == "builtin"
+    assert len(calls) == 1
 
 
 def test_pianoroll_png(tmp_path):

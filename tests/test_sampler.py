@@ -9,7 +9,7 @@ import torch
 from muse.errors import ConfigError, ConstraintError, DataError
 from muse.generate.config import GenerationConfig
 from muse.generate.constraints import Constraint
-from muse.generate.sampler import generate, stream_generate
+from muse.generate.sampler import generate, sample_next, stream_generate
 from muse.models.registry import build_model
 
 V = 17
@@ -150,6 +150,26 @@ def test_top_k_samples_only_among_the_k_most_likely():
         top3 = logits[0].topk(3, dim=-1).indices
         for t in range(len(PROMPT), len(seq)):
             assert seq[t] in top3[t - 1].tolist()
+
+
+def test_sample_next_is_the_one_next_token_choice():
+    torch.manual_seed(0)
+    logits = torch.randn(4, V) * 3
+    logits[:, 5] = float("-inf")
+    assert torch.equal(sample_next(logits, greedy=True), logits.argmax(-1))
+    draws = lambda **kw: sample_next(logits, 0.7, torch.Generator().manual_seed(9), **kw)  # noqa: E731
+    want = torch.multinomial((logits / 0.7).softmax(-1), 1, generator=torch.Generator().manual_seed(9)).squeeze(-1)
+    assert torch.equal(draws(), want)
+    assert torch.equal(draws(top_k=1), logits.argmax(-1))
+    many = torch.cat([sample_next(logits, 5.0, torch.Generator().manual_seed(s)) for s in range(50)])
+    assert 5 not in many.tolist()  # a masked id is never drawn, however hot
+    # generate's sampling step is sample_next on the processed logits, with the config's settings
+    model = transformer()
+    cfg = GenerationConfig(max_new_tokens=1, temperature=0.8, top_k=5, seed=11, num_return_sequences=3)
+    with torch.no_grad():
+        last = model(torch.tensor([PROMPT] * 3))[0][:, -1]
+    gen = torch.Generator().manual_seed(11)
+    assert [s[-1] for s in generate(model, PROMPT, cfg)] == sample_next(last, 0.8, gen, top_k=5).tolist()
 
 
 def test_without_cache_equals_with_cache():

@@ -7,7 +7,6 @@ note density is what the code must carry and is learnt in a few hundred steps.
 from __future__ import annotations
 
 import json
-import logging
 import random
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 
 import muse
 from muse.cli import main
+from muse.data.report import MuseWarning
 from muse.errors import ConfigError, DataError
 from muse.music import latent_space as ls
 from muse.music.windows import melody_windows, rest_share
@@ -204,13 +204,13 @@ def test_codes_carry_the_melody(vae):
     assert high.notes == [Note(n.start, n.end, n.pitch + 24, n.velocity) for n in ls.reconstruct(vae, held[0]).notes]
 
 
-def test_long_input_is_windowed_and_short_input_refused(vae, caplog):
+def test_long_input_is_windowed_and_short_input_refused(vae):
     mel = synthetic(random.Random(3), bars=5)
-    with caplog.at_level(logging.WARNING, logger="muse.music.latent_space"):
+    with pytest.warns(MuseWarning) as caught:
         z = ls.encode_melodies(vae, mel, label="five.mid")
     assert z.shape == (2, 16)
     assert "five.mid: melody is 5 bars, longer than the VAE's 2 bars; read as 2 windows of 2 bars (the last 1 bar " \
-           "left out)" in caplog.text
+           "left out)" in str(caught[0].message)
     rec = ls.reconstruct(vae, mel)
     assert rec.length == 64
     with pytest.raises(DataError, match="needs at least 2 bars"):
@@ -280,7 +280,7 @@ def test_cli_verbs_write_files_other_tools_open(trained, corpus, tmp_path, capsy
     assert _midi_notes(tmp_path / "a" / "attribute_001.mid") > 0
 
 
-def test_cli_errors_exit_2_with_a_clear_message(trained, tmp_path, capsys, caplog):
+def test_cli_errors_exit_2_with_a_clear_message(trained, tmp_path, capsys):
     run = str(trained[0])
     short = write_midi(synthetic(random.Random(0), bars=1), tmp_path / "short.mid")
     assert main(["vae", "reconstruct", str(short), "--model", run, "--out", str(tmp_path / "o")]) == 2
@@ -302,10 +302,10 @@ def test_cli_errors_exit_2_with_a_clear_message(trained, tmp_path, capsys, caplo
         pm.instruments.append(inst)
     poly = tmp_path / "poly.mid"
     pm.write(str(poly))
-    with caplog.at_level(logging.WARNING, logger="muse.music.latent_space"):
-        assert main(["vae", "reconstruct", str(poly), "--model", run, "--out", str(tmp_path / "p"), "--no-wav",
-                     "--no-png"]) == 0
-    assert "polyphonic (2 parts)" in caplog.text
+    capsys.readouterr()
+    assert main(["vae", "reconstruct", str(poly), "--model", run, "--out", str(tmp_path / "p"), "--no-wav",
+                 "--no-png"]) == 0
+    assert "muse: warning: " in (err := capsys.readouterr().err) and "polyphonic (2 parts)" in err
 
 
 # ---------------------------------------------------------------- real data (slow)

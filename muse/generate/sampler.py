@@ -234,28 +234,50 @@ def _no_token_message(constraints: Sequence[Constraint], seq: list[int]) -> str:
     return f"constraints ({names}) allow no token after {len(seq)} tokens (last ids {seq[-8:]}); they cannot all be met"
 
 
-def _sampling_logits(logits: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
-    """Temperature, top-k and top-p applied to processed logits (removed ids: -inf)."""
-    logits = logits / config.temperature
-    if config.top_k is not None and config.top_k < logits.size(-1):
-        kth = logits.topk(config.top_k, dim=-1).values[:, -1:]
+def _tempered(logits: torch.Tensor, temperature: float, top_k: int | None = None,
+              top_p: float | None = None) -> torch.Tensor:
+    """Temperature, top-k and top-p applied to logits ``[R, V]`` (removed ids: -inf)."""
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.size(-1):
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, _NEG_INF)
-    if config.top_p is not None and config.top_p < 1.0:
+    if top_p is not None and top_p < 1.0:
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         probs = sorted_logits.softmax(-1)
         before = probs.cumsum(-1) - probs  # mass of the more likely ids
-        drop_sorted = before >= config.top_p
+        drop_sorted = before >= top_p
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, _NEG_INF)
     return logits
 
 
+def _sampling_logits(logits: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
+    """Temperature, top-k and top-p of ``config`` applied to processed logits (removed ids: -inf)."""
+    return _tempered(logits, config.temperature, config.top_k, config.top_p)
+
+
+def sample_next(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    greedy: bool = False,
+    *,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> torch.Tensor:
+    """One id per row of ``logits [R, V]``: the argmax when ``greedy``, else a draw (with
+    ``generator``) from the softmax of the logits divided by ``temperature``, cut to the
+    ``top_k`` most likely ids and the ``top_p`` nucleus when given. Ids with logit -inf
+    are never drawn. The one next-token choice of every decoder in muse."""
+    if greedy:
+        return logits.argmax(-1)
+    probs = _tempered(logits, temperature, top_k, top_p).softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
 def _choose(logits: torch.Tensor, config: GenerationConfig, gen: torch.Generator | None) -> torch.Tensor:
     """One id per row: argmax, or a sample from the tempered/truncated distribution."""
-    if not config.do_sample:
-        return logits.argmax(-1)
-    probs = _sampling_logits(logits, config).softmax(-1)
-    return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+    return sample_next(logits, config.temperature, gen, not config.do_sample, top_k=config.top_k, top_p=config.top_p)
 
 
 # --------------------------------------------------------------------------- search loops

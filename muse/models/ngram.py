@@ -21,6 +21,10 @@ continuation counts ``N1+(. h w)`` below it) and discounts ``D``::
 
 A context never seen at order k falls through to order k-1, so every
 conditional distribution sums to one over the whole vocabulary.
+
+:class:`KneserNeyDecoder` puts a fitted model behind the decoding interface of
+the neural token models (:mod:`muse.models.lm`), so it is sampled by the one
+sampler, :func:`muse.generate.sampler.generate`, with the same constraints.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+import torch
+from torch import nn
 
 from muse.errors import CheckpointError, ConfigError, DataError
 
@@ -134,9 +140,7 @@ class KneserNeyLM:
             arr = np.asarray(seq, dtype=np.int64).ravel()
             if arr.size < 2:
                 continue
-            if arr.min() < 0 or arr.max() >= V:
-                bad = int(arr[(arr < 0) | (arr >= V)][0])
-                raise DataError(f"token id {bad} is outside the vocabulary of size {V}")
+            self._check_ids(arr)
             key = np.zeros(arr.size - 1, dtype=np.int64)
             padded = np.concatenate([np.full(n - 1, arr[0], dtype=np.int64), arr])
             for j in range(n):  # window position j holds weight V**(n-1-j)
@@ -144,6 +148,12 @@ class KneserNeyLM:
             parts.append(key)
         keys = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         return keys, keys % V
+
+    def _check_ids(self, arr: np.ndarray) -> None:
+        V = self.vocab_size
+        if arr.size and (arr.min() < 0 or arr.max() >= V):
+            bad = int(arr[(arr < 0) | (arr >= V)][0])
+            raise DataError(f"token id {bad} is outside the vocabulary of size {V}")
 
     def _prob_keys(self, keys: np.ndarray, max_order: int | None = None) -> np.ndarray:
         """Probabilities of the last token of each ``order``-gram key (vectorised)."""
@@ -215,17 +225,18 @@ class KneserNeyLM:
         *,
         stop: int | None = None,
     ) -> list[int]:
-        """Draw up to ``n`` tokens after ``context``; stop after emitting ``stop`` if given."""
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        history = [int(t) for t in context]
-        out: list[int] = []
-        for _ in range(n):
-            p = self.distribution(history)
-            tok = int(rng.choice(self.vocab_size, p=p / p.sum()))
-            out.append(tok)
-            history.append(tok)
-            if stop is not None and tok == stop:
-                break
+        """Draw up to ``n`` tokens after ``context`` (at least one token, BOS first); stop after
+        emitting ``stop`` if given. Sampled by :func:`muse.generate.sampler.generate`, seeded from ``rng``."""
+        from muse.generate.config import GenerationConfig
+        from muse.generate.sampler import generate
+
+        self._check_fitted()
+        seed = int(np.random.default_rng(rng).integers(2**63))
+        config = GenerationConfig(max_new_tokens=n, eos_id=stop, seed=seed)
+        (seq,) = generate(KneserNeyDecoder(self), [int(t) for t in context], config)
+        out = seq[len(context):]
+        if stop is not None and len(out) < n:  # generate leaves out the stop token that ended it
+            out.append(stop)
         return out
 
     # ---------------------------------------------------------- persistence
@@ -266,3 +277,51 @@ class KneserNeyLM:
         except Exception as e:  # zip/npz/json damage of any kind
             raise CheckpointError(f"unreadable n-gram model ({type(e).__name__}: {e})", path) from None
         return model
+
+
+class KneserNeyDecoder(nn.Module):
+    """A fitted :class:`KneserNeyLM` as a decodable token model (see :mod:`muse.models.lm`).
+
+    ``forward(idx, state)`` returns the model's log-probabilities as logits
+    ``[B, T, V]`` (float32), position ``t`` holding the distribution after
+    ``idx[:, : t + 1]`` exactly as :meth:`KneserNeyLM.distribution` gives it
+    (a history shorter than ``order - 1`` left-padded with its first token).
+    The state is each row's last ``order - 1`` tokens, ``LongTensor[B, order - 1]``;
+    ``max_context`` is None (the state already holds all the model looks at).
+    The module has no parameters.
+    """
+
+    @dataclass
+    class Config:
+        vocab_size: int
+        order: int
+
+    def __init__(self, lm: KneserNeyLM):
+        super().__init__()
+        lm._check_fitted()
+        self.lm = lm
+        self.config = KneserNeyDecoder.Config(lm.vocab_size, lm.order)
+
+    @property
+    def max_context(self) -> int | None:
+        return None
+
+    def forward(self, idx: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        n, V = self.lm.order, self.lm.vocab_size
+        ids = idx.detach().to("cpu", torch.long).numpy()
+        if ids.ndim != 2:
+            raise DataError(f"n-gram decoder input must be [B, T] token ids, got shape {tuple(ids.shape)}")
+        self.lm._check_ids(ids)
+        b, t = ids.shape
+        head = np.repeat(ids[:, :1], n - 1, axis=1) if state is None else state.to("cpu", torch.long).numpy()
+        padded = np.concatenate([head, ids], axis=1)  # [B, order - 1 + T]
+        ctx = np.zeros((b, t), dtype=np.int64)
+        for k in range(n - 1):  # context of position j: padded[:, j + 1 : j + n]
+            ctx = ctx * V + padded[:, k + 1 : k + 1 + t]
+        keys = ctx[..., None] * V + np.arange(V, dtype=np.int64)
+        probs = self.lm._prob_keys(keys.reshape(-1)).reshape(b, t, V)
+        logits = torch.from_numpy(np.log(probs)).to(device=idx.device, dtype=torch.float32)
+        return logits, torch.from_numpy(np.ascontiguousarray(padded[:, t:])).to(idx.device)
+
+    def reorder_state(self, state: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        return state.index_select(0, indices.to(state.device))

@@ -36,6 +36,7 @@ from torch import nn
 
 from muse.core.module import Batch, StepContext
 from muse.errors import ConfigError, DataError
+from muse.generate.sampler import sample_next
 from muse.models.latent import slerp
 from muse.models.registry import register
 from muse.tokenizers.base import Tokenizer
@@ -210,11 +211,7 @@ class MelodyVAE(nn.Module):
                 out, state = self.decoder(inp, state)
                 logits = self.out(self.drop(out[:, 0]))
                 masked = logits.detach().masked_fill(self._special, float("-inf"))
-                if greedy:
-                    tok = masked.argmax(-1)
-                else:
-                    probs = torch.softmax(masked / temperature, dim=-1)
-                    tok = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                tok = sample_next(masked, temperature, generator, greedy)
                 all_logits.append(logits)
                 chosen.append(tok)
                 if targets is not None and teacher_mask is not None:

@@ -11,8 +11,8 @@ from muse.generate.constraints import Constraint
 from muse.generate.sampler import generate
 from muse.music.constraints import MelodyConstraint
 from muse.music.melody import Melody
-from muse.music.theory import (GENERATION_TIME_SIGNATURES, MINOR_LIKE, key_name, parse_time_signature,
-                               scale_intervals, scale_pitches, tonic_pitch_class)
+from muse.music.theory import (GENERATION_TIME_SIGNATURES, KEY_MODES, MINOR_LIKE, key_name, parse_time_signature,
+                               scale_intervals, scale_pitch_classes, scale_pitches, tonic_pitch_class)
 from muse.music.tokenizer import MusicTokenizer
 from muse.recipes.hub import LoadedModel, load_model
 
@@ -27,10 +27,10 @@ def estimate_key(melody: Melody) -> tuple[int, str]:
     final = pcs[-1]
 
     def score(k: tuple[int, str]) -> tuple[float, float]:
-        scale = {(k[0] + i) % 12 for i in scale_intervals(k[1])}
+        scale = scale_pitch_classes(*k)
         return sum(pc in scale for pc in pcs), (pcs.count(k[0]) + 2 * (final == k[0]))
 
-    return max(((t, m) for t in range(12) for m in ("major", "minor")), key=score)
+    return max(((t, m) for t in range(12) for m in KEY_MODES), key=score)
 
 
 @dataclass

@@ -28,7 +28,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from muse.core.module import StepContext
 from muse.errors import CheckpointError, ConfigError, DataError
+from muse.models.lm import IGNORE_INDEX, TokenLM
 from muse.music.melody import Melody
 from muse.music.tokenizer import MusicTokenizer
 from muse.tokenizers.base import Tokenizer
@@ -107,7 +109,7 @@ def _windows(doc: np.ndarray, context: int | None) -> list[tuple[np.ndarray, np.
     while True:
         start = end - context
         target = doc[start + 1 : end + 1].copy()
-        target[: scored - start] = -100
+        target[: scored - start] = IGNORE_INDEX
         out.append((doc[start:end], target))
         scored = end
         if end == n:
@@ -116,10 +118,11 @@ def _windows(doc: np.ndarray, context: int | None) -> list[tuple[np.ndarray, np.
 
 
 @torch.inference_mode()
-def sequence_nll(model: torch.nn.Module, docs: Sequence[Sequence[int]], *, device: str | torch.device = "cpu",
+def sequence_nll(model: TokenLM, docs: Sequence[Sequence[int]], *, device: str | torch.device = "cpu",
                  batch_tokens: int = 16384, pad_id: int = 0) -> tuple[float, int]:
     """Total negative log-likelihood (nats) of every token after each document's first,
-    and the number of tokens scored."""
+    and the number of tokens scored: the model's own training loss (:func:`muse.models.lm.lm_loss`,
+    a mean over the scored tokens) times that count, summed over batches of windows."""
     context = getattr(model, "max_context", None)
     windows = [w for d in docs for w in _windows(np.asarray(d, dtype=np.int64), context)]
     windows.sort(key=lambda w: len(w[0]))
@@ -134,14 +137,14 @@ def sequence_nll(model: torch.nn.Module, docs: Sequence[Sequence[int]], *, devic
             group = windows[i:j]
             width = len(group[-1][0])
             inp = np.full((len(group), width), pad_id, dtype=np.int64)
-            tgt = np.full((len(group), width), -100, dtype=np.int64)
+            tgt = np.full((len(group), width), IGNORE_INDEX, dtype=np.int64)
             for r, (x, y) in enumerate(group):
                 inp[r, : len(x)], tgt[r, : len(y)] = x, y
-            logits, _ = model(torch.from_numpy(inp).to(device))
-            target = torch.from_numpy(tgt).to(device)
-            total += float(torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1), ignore_index=-100, reduction="sum"))
-            count += int((target != -100).sum())
+            batch = {"input": torch.from_numpy(inp).to(device), "target": torch.from_numpy(tgt).to(device)}
+            out = model.loss(batch, StepContext(training=False))
+            n = int(out["ntokens"])
+            total += float(out["loss"]) * n
+            count += n
             i += len(group)
     finally:
         model.train(was_training)
@@ -182,33 +185,17 @@ def fit_ngram(heldout: HeldOut, order: int = NGRAM_ORDER, discounts: Sequence[fl
 
 def ngram_melodies(kn: Any, tokenizer: MusicTokenizer, *, num: int, bars: int, seed: int = 0,
                    time_signature: tuple[int, int] = (4, 4), qpm: float = 120.0) -> list[Melody]:
-    """``num`` melodies of ``bars`` bars sampled from an n-gram model, with the length
-    constraint the neural models generate under."""
-    from muse.music.constraints import MelodyConstraint
+    """``num`` melodies of ``bars`` bars sampled from an n-gram model, decoded as the neural models'
+    are (:func:`muse.music.compose.compose`): the one sampler, at temperature 1, under the same
+    length constraint (:class:`~muse.music.constraints.MelodyConstraint`)."""
+    from muse.generate.config import GenerationConfig
+    from muse.models.ngram import KneserNeyDecoder
+    from muse.music.compose import MelodyRequest, compose
+    from muse.recipes.hub import LoadedModel
 
-    template = Melody([], tokenizer.steps_per_quarter, qpm, time_signature)
-    total = bars * template.steps_per_bar
-    constraint = MelodyConstraint(tokenizer, None, total, template.steps_per_bar)
-    rng = np.random.default_rng(seed)
-    max_len = tokenizer.max_tokens(total)
-    out = []
-    for _ in range(num):
-        seq = [tokenizer.bos_id]
-        for _ in range(max_len):
-            p = kn.distribution(seq[-(kn.order - 1):]) * constraint.allowed(seq).numpy()
-            tok = int(rng.choice(len(p), p=p / p.sum()))
-            if tok == tokenizer.eos_id:
-                break
-            seq.append(tok)
-        out.append(_decoded(tokenizer, seq, template, total))
-    return out
-
-
-def _decoded(tokenizer: MusicTokenizer, ids: Sequence[int], template: Melody, total: int) -> Melody:
-    from dataclasses import replace
-
-    mel = tokenizer.decode_melody(ids, like=template)
-    return replace(mel, qpm=template.qpm, time_signature=template.time_signature, total_steps=total)
+    lm = LoadedModel(KneserNeyDecoder(kn), tokenizer, "melody")
+    request = MelodyRequest(bars=bars, qpm=qpm, time_signature=time_signature)
+    return compose(lm, request, GenerationConfig(seed=seed), num=num)
 
 
 # ------------------------------------------------------------------ reference melodies
@@ -234,7 +221,6 @@ def heldout_melodies(tokenizer: Tokenizer, docs: Sequence[Sequence[int]], bars: 
 
 
 def _load_lm(model: Any, device: str):
-    from muse.models.lm import TokenLM
     from muse.recipes.hub import LoadedModel, load_model
 
     lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, expect_kind="melody")

@@ -20,7 +20,6 @@ quartile). A model directory written by training carries them in
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from muse.data.report import warn
 from muse.errors import CheckpointError, ConfigError, DataError
 from muse.models.latent import ATTRIBUTES_FILE, AttributeVectors, slerp
 from muse.music.melody import Melody
@@ -36,8 +36,6 @@ from muse.music.windows import BAR_STEPS, STEPS_PER_QUARTER, concat_melodies, me
 
 if TYPE_CHECKING:
     from muse.music.events import MelodyEventTokenizer
-
-log = logging.getLogger(__name__)
 
 DEFAULT_VAE_MODEL = "vae-2bar"
 
@@ -116,13 +114,13 @@ def _windows(vae: VAE, melody: Melody, where: str, note_long: bool = True) -> li
                         f"this VAE needs at least {_bars(size)} of 4/4 ({size} steps)")
     if melody.steps_per_bar != BAR_STEPS:
         num, den = melody.time_signature
-        log.warning("%s: melody is in %d/%d; the VAE reads it as 4/4 bars of %d steps", where, num, den, BAR_STEPS)
+        warn(f"{where}: melody is in {num}/{den}; the VAE reads it as 4/4 bars of {BAR_STEPS} steps")
     windows = [w for _, w in melody_windows(melody, vae.n_bars)]
     if melody.length > size and note_long:
         rest = melody.length - len(windows) * size
         note = f" (the last {_bars(rest)} left out)" if rest else ""
-        log.warning("%s: melody is %s, longer than the VAE's %s; read as %d windows of %s%s",
-                    where, _bars(melody.length), _bars(size), len(windows), _bars(size), note)
+        warn(f"{where}: melody is {_bars(melody.length)}, longer than the VAE's {_bars(size)}; "
+             f"read as {len(windows)} windows of {_bars(size)}{note}")
     return windows
 
 
@@ -239,8 +237,8 @@ def interpolate_melodies(vae: VAE, a: Melody, b: Melody, steps: int = 5, *, temp
     for name, m in zip(labels, (a, b)):
         ws = _windows(vae, m, name, note_long=False)
         if m.length > vae.seq_len:
-            log.warning("%s: melody is %s, longer than the VAE's %s; interpolating from its first %s",
-                        name, _bars(m.length), _bars(vae.seq_len), _bars(vae.seq_len))
+            warn(f"{name}: melody is {_bars(m.length)}, longer than the VAE's {_bars(vae.seq_len)}; "
+                 f"interpolating from its first {_bars(vae.seq_len)}")
         ids, offs = _encode_ids(vae, ws[:1], name)
         ends.append((_mu(vae, ids)[0], offs[0]))
     (za, oa), (zb, ob) = ends
@@ -365,15 +363,14 @@ def read_input_melody(path: str | Path) -> Melody:
         if not mels:
             raise DataError("no melody found", p)
         if len(mels) > 1:
-            log.warning("%s: holds %d melodies; using the first", p, len(mels))
+            warn(f"{p}: holds {len(mels)} melodies; using the first")
         return mels[0]
     piece = load_piece(p)
     pitched = [t for t in piece.tracks if t.notes and not t.is_drum]
     chords = any(_overlaps(t.notes) for t in pitched)
     if len(pitched) > 1 or chords:
         what = f"{len(pitched)} parts" if len(pitched) > 1 else "chords"
-        log.warning("%s: polyphonic (%s); using its melody line (most melodic part, highest note at each time)",
-                    p, what)
+        warn(f"{p}: polyphonic ({what}); using its melody line (most melodic part, highest note at each time)")
     mels = extract_melodies(piece.tracks, steps_per_quarter=STEPS_PER_QUARTER, qpm=piece.qpm,
                             time_signature=piece.time_signature, key=piece.key, end_quarters=piece.end_quarters)
     if not mels:

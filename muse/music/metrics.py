@@ -21,13 +21,9 @@ import numpy as np
 
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody
+from muse.music.theory import KEY_MODES, scale_pitch_classes
 
 NAN = float("nan")
-
-SCALES: dict[str, tuple[int, ...]] = {
-    "major": (0, 2, 4, 5, 7, 9, 11),
-    "minor": (0, 2, 3, 5, 7, 8, 10),  # natural minor
-}
 
 
 def beat_steps(melody: Melody) -> float:
@@ -81,12 +77,13 @@ def pitch_class_entropy(melody: Melody) -> float:
 
 
 def pitch_in_scale_rate(melody: Melody, root: int, mode: str) -> float:
-    """Fraction of notes whose pitch class lies in the ``root`` ``mode`` ("major"/"minor") scale."""
-    if mode not in SCALES:
-        raise ConfigError(f"unknown scale mode {mode!r}; use {' or '.join(SCALES)}")
+    """Fraction of notes whose pitch class lies in the ``root`` ``mode`` ("major"/"minor") scale
+    (:data:`muse.music.theory.SCALES`; minor is the natural minor)."""
+    if mode not in KEY_MODES:
+        raise ConfigError(f"unknown scale mode {mode!r}; use {' or '.join(KEY_MODES)}")
     if not melody.notes:
         return NAN
-    scale = {(root + i) % 12 for i in SCALES[mode]}
+    scale = scale_pitch_classes(root, mode)
     return sum(p % 12 in scale for p in melody.pitches) / len(melody.notes)
 
 
@@ -94,7 +91,7 @@ def scale_consistency(melody: Melody) -> float:
     """Largest pitch-in-scale rate over the 24 major and minor scales."""
     if not melody.notes:
         return NAN
-    return max(pitch_in_scale_rate(melody, r, m) for r in range(12) for m in SCALES)
+    return max(pitch_in_scale_rate(melody, r, m) for r in range(12) for m in KEY_MODES)
 
 
 # ------------------------------------------------------------------ rhythm

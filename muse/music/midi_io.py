@@ -23,10 +23,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
-from muse.errors import DataError
+from muse.data.report import SkipReport
+from muse.errors import ConfigError, DataError
 from muse.music.extract import Track, extract_melodies
 from muse.music.melody import Melody, Note
-from muse.music.theory import MAJOR_MODES, MINOR_MODES, key_from_fifths
+from muse.music.theory import (KEY_MODES, MAJOR_MODES, MINOR_MODES, key_from_fifths, key_from_number, key_name,
+                               parse_time_signature)
 
 MIDI_SUFFIXES = (".mid", ".midi")
 SCORE_SUFFIXES = (".musicxml", ".xml", ".mxl")
@@ -38,10 +40,15 @@ HOLD_EVENT = -2
 OFF_EVENT = -1
 """Magenta primer event: note off."""
 
-_MIDO_KEYS = {
-    "major": ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"],
-    "minor": ["Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm"],
-}
+_MIDO_RESPELLED = {(1, "major"): "Db", (8, "minor"): "G#m"}
+"""Where a key signature needs fewer accidentals than :func:`~muse.music.theory.key_name` spells
+(Db major: 5 flats, not C# major's 7 sharps; G# minor: 5 sharps, not Ab minor's 7 flats)."""
+
+
+def mido_key(key: tuple[int, str]) -> str:
+    """mido's name of the key signature of ``key`` ((2, "minor") -> "Dm"): theory's short name,
+    spelled with at most six sharps or flats."""
+    return _MIDO_RESPELLED.get((key[0], key[1])) or key_name(key, "short")
 
 
 @dataclass
@@ -93,8 +100,10 @@ def read_melodies(
             errors.append(err)
     if errors and len(errors) == len(tunes):
         raise errors[0]
+    report = SkipReport()
     for err in errors:
-        warnings.warn(f"skipped {err}", stacklevel=2)
+        report.skip(str(path), str(err).removeprefix(f"{path}: "))
+    report.warn(f"while reading {path}")
     return out
 
 
@@ -259,8 +268,7 @@ def _pretty_midi_piece(data: bytes) -> tuple[Piece, int]:
         ts = (int(first.numerator), int(first.denominator))
     key = None
     if pm.key_signature_changes:
-        k = min(pm.key_signature_changes, key=lambda t: t.time).key_number
-        key = (k % 12, "major" if k < 12 else "minor")
+        key = key_from_number(min(pm.key_signature_changes, key=lambda t: t.time).key_number)
     return Piece(tracks, qpm, ts, key), res
 
 
@@ -459,14 +467,32 @@ def write_midi(
     """Write one or several melodies (one after another, each from a bar line, with
     ``gap_bars`` silent bars between) as a type-1 standard MIDI file with tempo,
     time-signature and key-signature events. Returns the path."""
+    path = Path(path)
+    midi = midi_file(melodies, program=program, gap_bars=gap_bars, where=path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    midi.save(str(path))
+    return path
+
+
+def midi_bytes(melodies: Melody | Sequence[Melody], *, program: int = 0, gap_bars: float = 0) -> bytes:
+    """The standard MIDI file :func:`write_midi` writes, as bytes."""
+    buf = io.BytesIO()
+    midi_file(melodies, program=program, gap_bars=gap_bars).save(file=buf)
+    return buf.getvalue()
+
+
+def midi_file(
+    melodies: Melody | Sequence[Melody], *, program: int = 0, gap_bars: float = 0, where: str | Path | None = None
+) -> Any:
+    """The ``mido.MidiFile`` of :func:`write_midi`: a conductor track (tempo, time and key
+    signatures) and one note track. ``where`` names the file in errors."""
     import mido
 
-    path = Path(path)
     mels = [melodies] if isinstance(melodies, Melody) else list(melodies)
     if not mels:
-        raise DataError("no melody to write", path)
+        raise DataError("no melody to write", where)
     if not 0 <= program <= 127:
-        raise DataError(f"MIDI program {program} outside 0..127", path)
+        raise DataError(f"MIDI program {program} outside 0..127", where)
     grid = math.lcm(*(m.steps_per_quarter for m in mels))
     resolution = 480 if 480 % grid == 0 else grid * 120
 
@@ -477,19 +503,17 @@ def write_midi(
     for i, m in enumerate(mels):
         try:
             m.validate()
-        except ValueError as err:
-            raise DataError(f"melody {i + 1}: {err}", path) from None
-        num, den = m.time_signature
-        if den <= 0 or den & (den - 1):
-            raise DataError(f"time signature {num}/{den}: MIDI needs a power-of-two denominator", path)
-        if m.key is not None and (m.key[1] not in _MIDO_KEYS or not 0 <= m.key[0] <= 11):
-            raise DataError(f"melody {i + 1}: key {m.key} is not (0..11, 'major'|'minor')", path)
+            num, den = parse_time_signature(m.time_signature)
+        except (ValueError, ConfigError) as err:
+            raise DataError(f"melody {i + 1}: {err}", where) from None
+        if m.key is not None and (m.key[1] not in KEY_MODES or not 0 <= m.key[0] <= 11):
+            raise DataError(f"melody {i + 1}: key {m.key} is not (0..11, {'|'.join(map(repr, KEY_MODES))})", where)
         tps = resolution // m.steps_per_quarter
         if (m.qpm, m.time_signature, m.key) != last:
             meta.append((t0, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(m.qpm))))
             meta.append((t0, 1, mido.MetaMessage("time_signature", numerator=num, denominator=den)))
             if m.key is not None:
-                meta.append((t0, 2, mido.MetaMessage("key_signature", key=_MIDO_KEYS[m.key[1]][m.key[0]])))
+                meta.append((t0, 2, mido.MetaMessage("key_signature", key=mido_key(m.key))))
             last = (m.qpm, m.time_signature, m.key)
         for n in m.notes:
             events.append((t0 + n.start * tps, 1, mido.Message("note_on", note=n.pitch, velocity=max(1, n.velocity))))
@@ -508,9 +532,7 @@ def write_midi(
         t0,
     )
     midi.tracks.extend([conductor, notes])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    midi.save(str(path))
-    return path
+    return midi
 
 
 def _track(events: list[tuple[int, int, Any]], end_tick: int) -> Any:

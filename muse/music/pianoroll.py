@@ -13,8 +13,8 @@ from matplotlib.patches import Rectangle
 
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody
-from muse.music.theory import parse_key
-from muse.music.metrics import SCALES, beat_steps
+from muse.music.metrics import beat_steps
+from muse.music.theory import parse_key, scale_pitch_classes
 
 _NOTE_COLOR = "#3a6ea5"
 _OUT_OF_SCALE_COLOR = "#c0392b"
@@ -51,8 +51,7 @@ def plot_pianoroll(
     scale_key = _resolve_key(key)
     in_scale = None
     if scale_key is not None:
-        root, mode = scale_key
-        in_scale = {(root + i) % 12 for i in SCALES[mode]}
+        in_scale = scale_pitch_classes(*scale_key)
 
     pitches = [p for m in items for p in m.pitches]
     lo, hi = (min(pitches) - 1, max(pitches) + 1) if pitches else (59, 73)

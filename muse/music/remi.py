@@ -18,7 +18,7 @@ import torch
 
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody, Note
-from muse.music.theory import TIME_SIGNATURES, key_name, parse_time_signature, ts_name
+from muse.music.theory import TIME_SIGNATURES, key_from_number, key_name, parse_time_signature, ts_name
 from muse.music.tokenizer import MusicTokenizer, Transform, check_melody
 
 DEFAULT_TIME_SIGNATURES = TIME_SIGNATURES
@@ -144,7 +144,7 @@ class RemiTokenizer(MusicTokenizer):
         if not self.use_key:
             return None
         k = i - self._key0
-        return (k % 12, "major" if k < 12 else "minor") if 0 <= k < 24 else None
+        return key_from_number(k) if 0 <= k < 24 else None
 
     def tempo_of(self, i: int) -> float | None:
         k = i - self._tempo0

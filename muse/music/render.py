@@ -8,6 +8,7 @@ soundfile as 16-bit PCM. The returned path tells which synth made it
 from __future__ import annotations
 
 import glob
+import io
 import logging
 import os
 import shutil
@@ -21,6 +22,7 @@ import soundfile as sf
 
 from muse.errors import ConfigError, DataError, MuseError
 from muse.music.melody import Melody
+from muse.music.midi_io import midi_bytes, write_midi
 
 log = logging.getLogger(__name__)
 
@@ -196,18 +198,9 @@ def render_wav(
 
 
 def melody_to_pretty_midi(melody: Melody, program: int = 0) -> pretty_midi.PrettyMIDI:
-    """One-instrument PrettyMIDI of ``melody`` at its tempo and time signature."""
-    pm = pretty_midi.PrettyMIDI(initial_tempo=float(melody.qpm))
-    num, den = melody.time_signature
-    pm.time_signature_changes.append(pretty_midi.TimeSignature(num, den, 0.0))
-    step = 60.0 / melody.qpm / melody.steps_per_quarter
-    inst = pretty_midi.Instrument(program=program)
-    inst.notes = [
-        pretty_midi.Note(velocity=n.velocity, pitch=n.pitch, start=n.start * step, end=n.end * step)
-        for n in melody.notes
-    ]
-    pm.instruments.append(inst)
-    return pm
+    """One-instrument PrettyMIDI of ``melody`` at its tempo and time signature: the MIDI file
+    :func:`muse.music.midi_io.write_midi` writes, read back by pretty_midi."""
+    return pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(melody, program=program)))
 
 
 def render_melody_wav(melody: Melody, wav_path: str | Path, *, program: int = 0, **kw: object) -> RenderedWav:
@@ -215,6 +208,5 @@ def render_melody_wav(melody: Melody, wav_path: str | Path, *, program: int = 0,
     if not melody.notes:
         raise DataError("cannot render an empty melody", wav_path)
     with tempfile.TemporaryDirectory() as tmp:
-        midi = Path(tmp) / "melody.mid"
-        melody_to_pretty_midi(melody, program).write(str(midi))
+        midi = write_midi(melody, Path(tmp) / "melody.mid", program=program)
         return render_wav(midi, wav_path, **kw)  # type: ignore[arg-type]

@@ -13,6 +13,8 @@ PITCH_CLASSES = {
 """Note names (upper case, ``B`` for flat after the letter) -> pitch class."""
 PITCH_CLASS_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 """Pitch class -> the name muse writes."""
+KEY_MODES = ("major", "minor")
+"""The modes of a key (a melody's ``key`` is ``(tonic pitch class, mode)``)."""
 MAJOR_MODES = {"major", "ionian", "lydian", "mixolydian"}
 MINOR_MODES = {"minor", "aeolian", "dorian", "phrygian", "locrian"}
 
@@ -67,8 +69,8 @@ def parse_key(name: str) -> tuple[int, str]:
     pc = PITCH_CLASSES.get(tonic.upper())
     if pc is None:
         raise ValueError(f"unknown key tonic {tonic!r}; use A-G with optional # or b")
-    if mode not in ("major", "minor"):
-        raise ValueError(f"unknown mode {mode!r}; use major or minor")
+    if mode not in KEY_MODES:
+        raise ValueError(f"unknown mode {mode!r}; use {' or '.join(KEY_MODES)}")
     return pc, mode
 
 
@@ -85,6 +87,11 @@ def key_from_fifths(sharps: int, minor: bool) -> tuple[int, str]:
     return ((7 * sharps + 9) % 12, "minor") if minor else ((7 * sharps) % 12, "major")
 
 
+def key_from_number(number: int) -> tuple[int, str]:
+    """Key of a pretty_midi key number (0..11: C..B major, 12..23: C..B minor)."""
+    return number % 12, (KEY_MODES[0] if number < 12 else KEY_MODES[1])
+
+
 def scale_intervals(name: str) -> tuple[int, ...]:
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     key = {"aeolian": "minor", "ionian": "major", "natural_minor": "minor"}.get(key, key)
@@ -93,9 +100,14 @@ def scale_intervals(name: str) -> tuple[int, ...]:
     return SCALES[key]
 
 
+def scale_pitch_classes(tonic: int, scale: str) -> set[int]:
+    """Pitch classes of ``scale`` (a name of :data:`SCALES`, or an alias such as aeolian) on ``tonic``."""
+    return {(tonic + i) % 12 for i in scale_intervals(scale)}
+
+
 def scale_pitches(tonic: int, scale: str, low: int = 0, high: int = 127) -> set[int]:
     """MIDI pitches in ``[low, high]`` that belong to ``scale`` on ``tonic`` (pitch class)."""
-    pcs = {(tonic + i) % 12 for i in scale_intervals(scale)}
+    pcs = scale_pitch_classes(tonic, scale)
     return {p for p in range(max(0, low), min(127, high) + 1) if p % 12 in pcs}
 
 
