@@ -20,7 +20,6 @@ from muse.poetry.corpora import (
 )
 
 FIX = Path(__file__).parent / "fixtures" / "poetry"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FORTUNES = Path("/usr/share/games/fortunes")
 
 
@@ -216,17 +215,21 @@ def test_real_fortune_corpora():
     assert not any(line.lstrip().startswith("-- ") for p in en for line in p.text.split("\n")[-1:])
 
 
-def test_real_shakespeare_blocks():
-    _need(SHARED / "tinyshakespeare" / "input.txt")
+def test_shipped_shakespeare_is_tiny_shakespeare_in_speeches():
+    import hashlib
+
+    from muse.data.shipped import read_bytes, shipped_corpus
+
+    raw = read_bytes(shipped_corpus("shakespeare").path)
+    assert hashlib.sha256(raw).hexdigest() == "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
     poems, _ = iter_corpus_poems("shakespeare")
     assert poems[0].text == "First Citizen:\nBefore we proceed any further, hear me speak."
     assert len(poems) > 7000
 
 
-def test_real_tang_corpus():
-    _need(SHARED / "tang" / "tang_poems.jsonl")
+def test_shipped_tang_corpus():
     poems, report = iter_corpus_poems("tang")
-    assert len(poems) > 57000 and not report.skipped
+    assert len(poems) > 57500 and not report.skipped and len({p.stable_id() for p in poems}) == len(poems)
     assert poems[0].title == "帝京篇十首 一" and poems[0].author == "太宗皇帝"
     assert poems[0].text.split("\n")[:2] == ["秦川雄帝宅，", "函谷壮皇居。"]
     assert not any("（一作" in p.text for p in poems)
