@@ -1,14 +1,18 @@
-"""The ``muse`` command. Each verb lives in its own module with ``add_parser`` and ``run``."""
+"""The ``muse`` command. Each verb lives in its own module with ``add_parser`` and ``run``.
+
+Building the parser imports only the standard library, the verb modules and
+:mod:`muse.cli.options` (no torch, no domain package), so ``muse --help`` and
+``muse VERB --help`` answer at once; a verb imports what it needs in ``run``.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
+import warnings
 from typing import Sequence
 
-import warnings
-
+from muse.cli.options import HelpFormatter, epilog
 from muse.data.report import MuseWarning
 from muse.errors import MuseError
 
@@ -16,10 +20,15 @@ VERBS = ("melody", "poem", "train", "corpora", "vae", "gan", "stylize", "render"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import muse
+    from muse._version import __version__
 
-    p = argparse.ArgumentParser(prog="muse", description="Learn from music and poetry; write melodies, poems and images.")
-    p.add_argument("--version", action="version", version=f"muse {muse.__version__}")
+    p = argparse.ArgumentParser(prog="muse", formatter_class=HelpFormatter,
+                                description="Learn from music and poetry; write melodies, poems and images.",
+                                epilog=epilog('muse melody --key D --scale minor --num 2',
+                                              'muse poem --form qijue --rhyme',
+                                              'muse train melody --corpus essen --steps 3000',
+                                              'muse VERB --help   (options and examples of each verb)'))
+    p.add_argument("--version", action="version", version=f"muse {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="more logging")
     sub = p.add_subparsers(dest="verb", metavar="VERB")
     for verb in VERBS:
@@ -51,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.overrides = [*args.overrides, *extra]
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    import logging
+
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "_run", None):
         parser.print_help()

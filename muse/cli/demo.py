@@ -5,11 +5,20 @@ import argparse
 import time
 from pathlib import Path
 
+from muse.cli.options import subparser
+
+EXAMPLES = (
+    "muse demo",
+    "muse demo --out /tmp/muse-demo --seed 3",
+)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("demo", help="write a melody, poems and images from the shipped models")
-    p.add_argument("--out", default="demo-out")
-    p.add_argument("--seed", type=int, default=0)
+    p = subparser(sub, "demo", help="write a melody, poems and images from the shipped models", examples=EXAMPLES,
+                  description="Write two melodies, three poems, a grid of GAN digits and a stylized photo "
+                              "with the shipped models, on the CPU, in a minute or two.")
+    p.add_argument("--out", default="demo-out", help="output folder (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every part (default: %(default)s)")
     return p
 
 

@@ -3,13 +3,20 @@ from __future__ import annotations
 
 import argparse
 
+from muse.cli.options import add_device_flag, add_generation_flags, resolve_device, subparser
+
+EXAMPLES = (
+    "muse eval melody --model melody-transformer --num 100 --out eval/",
+    "muse eval melody --model runs/essen-lstm --corpus oneills --split valid --ngram",
+)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("eval", help="evaluate a trained model (held-out likelihood, music metrics)",
-                       description="Evaluate a trained model on the held-out part of its corpus.")
+    p = subparser(sub, "eval", help="evaluate a trained model (held-out likelihood, music metrics)",
+                  examples=EXAMPLES, description="Evaluate a trained model on the held-out part of its corpus.")
     s = p.add_subparsers(dest="what", metavar="WHAT", required=True)
-    m = s.add_parser("melody", help="bits per event/note on the test split; metrics of generated melodies",
-                     description="Held-out negative log-likelihood (bits per event and per note) of a melody "
+    m = subparser(s, "melody", help="bits per event/note on the test split; metrics of generated melodies",
+                  examples=EXAMPLES, description="Held-out negative log-likelihood (bits per event and per note) of a melody "
                                  "language model, and MusPy-named metrics of generated melodies next to the "
                                  "held-out ones (table, PNG box plots and JSON in --out).")
     m.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
@@ -22,8 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     m.add_argument("--ngram", action="store_true", help="also fit and evaluate a Kneser-Ney 4-gram on the "
                                                         "train split of the same tokens")
     m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--temperature", type=float, help="default: the model's own")
-    m.add_argument("--device", default="cpu")
+    add_device_flag(m)
+    add_generation_flags(m, ("temperature",), title="sampling of the generated melodies")
     return p
 
 
@@ -35,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate_melody_model(
             args.model or DEFAULT_MELODY_MODEL, corpus=args.corpus, split=args.split, num=args.num,
             bars=args.bars, out=args.out, ngram=args.ngram, seed=args.seed, temperature=args.temperature,
-            device=args.device)
+            device=resolve_device(args.device))
         print(format_report(result))
         print()
         for f in result["files"].values():

@@ -4,10 +4,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from muse.cli.options import add_device_flag, add_generation_flags, generation_overrides, resolve_device, subparser
+
+EXAMPLES = (
+    "muse melody --bars 8 --num 2 --key D --scale minor --out out/",
+    'muse melody --primer-notes "C4 D4 E4 G4" --temperature 0.9 --seed 1 --no-wav',
+    "muse melody --model melody-lstm --num-beams 4 --branch-factor 2 --qpm 100 --out out/beams",
+)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("melody", help="generate melodies (.mid, .wav, .png)",
-                       description="Generate melodies with a trained or shipped model.")
+    p = subparser(sub, "melody", help="generate melodies (.mid, .wav, .png)", examples=EXAMPLES,
+                  description="Generate melodies with a trained or shipped model.")
     p.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
                                                 "(default: melody-transformer)")
     p.add_argument("--bars", type=int, default=8)
@@ -17,11 +25,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--scale", help="major, minor, dorian, pentatonic, blues, ... (hard constraint)")
     p.add_argument("--low", type=int, default=0, help="lowest MIDI pitch allowed")
     p.add_argument("--high", type=int, default=127, help="highest MIDI pitch allowed")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default: the model's own, see its card)")
-    p.add_argument("--top-k", type=int)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--beam-size", type=int, default=1)
-    p.add_argument("--branch-factor", type=int, default=2)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--primer", help="MIDI/MusicXML/ABC file whose melody is continued")
     src.add_argument("--primer-notes", help='notes to continue: "60 62 64", "C4 D4:0.5 r E4" or "[60,-2,-1,62]"')
@@ -29,11 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--time-signature", default="4/4")
     p.add_argument("--start-with-note", action="store_true",
                    help="begin on a note (default: the model may open with a pick-up, i.e. rests then a lead-in note)")
-    p.add_argument("--seed", type=int)
     p.add_argument("--no-wav", action="store_true")
     p.add_argument("--no-png", action="store_true")
     p.add_argument("--synth", choices=["auto", "fluidsynth", "builtin"], default="auto")
-    p.add_argument("--device", default="cpu")
+    add_device_flag(p)
+    add_generation_flags(p)
     return p
 
 
@@ -52,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
         primer = parse_primer(args.primer_notes)
     melodies = generate_melodies(
         args.model or DEFAULT_MELODY_MODEL, bars=args.bars, num=args.num, key=args.key, scale=args.scale,
-        low=args.low, high=args.high, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-        beam_size=args.beam_size, branch_factor=args.branch_factor, primer=primer, qpm=args.qpm,
+        low=args.low, high=args.high, primer=primer, qpm=args.qpm,
         time_signature=args.time_signature if primer is None or args.time_signature != "4/4" else primer.time_signature,
-        start_with_note=args.start_with_note, seed=args.seed, device=args.device)
+        start_with_note=args.start_with_note, device=resolve_device(args.device),
+        **generation_overrides(args, rename={"num_beams": "beam_size"}))
     files = save_melodies(melodies, Path(args.out), wav=not args.no_wav, png=not args.no_png, synth=args.synth)
     for f in files:
         print("  ".join(str(p) for p in f.values()))

@@ -4,12 +4,22 @@ from __future__ import annotations
 import argparse
 import json
 
+from muse.cli.options import subparser
+
+EXAMPLES = (
+    "muse models list",
+    "muse models export runs/essen-lstm models/essen-lstm",
+)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("models", help="list shipped models or export a trained run")
+    p = subparser(sub, "models", help="list shipped models or export a trained run", examples=EXAMPLES,
+                  description="List the models shipped with muse (the default action), or export a training "
+                              "run as a model directory that every generation verb reads with --model.")
     s = p.add_subparsers(dest="action", metavar="ACTION")
-    s.add_parser("list", help="models shipped with muse")
-    e = s.add_parser("export", help="write a run (its model/, best or last checkpoint) as a model directory")
+    subparser(s, "list", help="models shipped with muse", examples=EXAMPLES[:1])
+    e = subparser(s, "export", help="write a run (its model/, best or last checkpoint) as a model directory",
+                  examples=EXAMPLES[1:])
     e.add_argument("run", help="run directory or checkpoint file")
     e.add_argument("out", help="new model directory")
     return p

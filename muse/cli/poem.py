@@ -5,10 +5,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from muse.cli.options import add_device_flag, add_generation_flags, generation_overrides, resolve_device, subparser
+
+SAMPLING = ("temperature", "top_k", "top_p", "repetition_penalty", "num_beams", "max_new_tokens", "seed")
+"""The settings :func:`muse.poetry.compose.write_poems` takes."""
+API_NAMES = {"num_beams": "beam_size", "max_new_tokens": "max_tokens"}
+"""GenerationConfig field -> write_poems parameter."""
+EXAMPLES = (
+    "muse poem --form qijue --rhyme --tonal --num 3",
+    "muse poem --form wujue --acrostic 春夏秋冬 --seed 7 --out poems.txt",
+    "muse poem --lines 4 --rhyme-scheme AABB --temperature 0.7 --top-p 0.9 --stream",
+)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("poem", help="write poems", description="Write poems with a trained or shipped model. "
-                       "Form options are hard constraints: every poem obeys them.")
+    p = subparser(sub, "poem", help="write poems", examples=EXAMPLES,
+                  description="Write poems with a trained or shipped model. "
+                              "Form options are hard constraints: every poem obeys them.")
     p.add_argument("--model", help="shipped model name, model dir, run dir or checkpoint "
                                    "(default: poem-tang for Chinese requests, else poem-english)")
     p.add_argument("--prompt", default="", help="text the poem starts with")
@@ -22,16 +35,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lines", type=int, help="English: number of lines")
     p.add_argument("--stanza", type=int, help="English: blank line every N lines")
     p.add_argument("--rhyme-scheme", help="English end rhymes, e.g. AABB or ABAB")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--repetition-penalty", type=float, default=1.0)
-    p.add_argument("--beam-size", type=int, default=1)
-    p.add_argument("--max-tokens", type=int, default=400)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--stream", action="store_true", help="print the poem as it is written")
+    p.add_argument("--stream", action="store_true", help="print the poem as it is written (sampling only, "
+                                                         "no beam search)")
     p.add_argument("--out", help="also write the poems to this UTF-8 text file")
-    p.add_argument("--device", default="cpu")
+    add_device_flag(p)
+    add_generation_flags(p, SAMPLING, aliases={"max_new_tokens": ["--max-tokens"]},
+                         help={"seed": "seed of a private random generator: same seed, model and request, same poems "
+                                       "(--stream: poem i uses seed + i)"})
     return p
 
 
@@ -51,10 +61,13 @@ def run(args: argparse.Namespace) -> int:
             raise DataError("prompt file is empty", args.prompt_file)
     req = PoemRequest(prompt=prompt, title=args.title, form=args.form, acrostic=args.acrostic, rhyme=args.rhyme,
                       tonal=args.tonal, lines=args.lines, stanza=args.stanza, rhyme_scheme=args.rhyme_scheme)
-    kw = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-              repetition_penalty=args.repetition_penalty, max_tokens=args.max_tokens, device=args.device)
+    kw = generation_overrides(args, rename=API_NAMES)
+    kw.pop("seed", None)
+    kw["device"] = resolve_device(args.device)
     poems = []
     if args.stream:
+        if kw.pop("beam_size", 1) > 1:
+            raise ConfigError("--stream writes one sampled poem at a time; it cannot use beam search (--num-beams)")
         for i in range(args.num):
             parts = []
             for piece in stream_poem(args.model, req, seed=None if args.seed is None else args.seed + i, **kw):
@@ -64,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write("\n\n")
             poems.append("".join(parts))
     else:
-        poems = write_poems(args.model, req, num=args.num, beam_size=args.beam_size, seed=args.seed, **kw)
+        poems = write_poems(args.model, req, num=args.num, seed=args.seed, **kw)
         print("\n\n".join(poems))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

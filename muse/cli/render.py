@@ -4,9 +4,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from muse.cli.options import subparser
+
+EXAMPLES = (
+    "muse render out/melody_001.mid --png",
+    "muse render song.mid -o song.wav --synth builtin --sample-rate 22050",
+    "muse render song.mid --soundfont ~/sf2/FluidR3_GM.sf2",
+)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("render", help="render a MIDI file to .wav (and a piano-roll .png)")
+    p = subparser(sub, "render", help="render a MIDI file to .wav (and a piano-roll .png)", examples=EXAMPLES,
+                  description="Render any MIDI file to a 16-bit .wav with FluidSynth and a General MIDI "
+                              "soundfont, or with the built-in synth when FluidSynth is missing.")
     p.add_argument("midi")
     p.add_argument("-o", "--out", help="output .wav (default: next to the MIDI file)")
     p.add_argument("--synth", choices=["auto", "fluidsynth", "builtin"], default="auto")

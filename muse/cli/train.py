@@ -3,13 +3,22 @@ from __future__ import annotations
 
 import argparse
 
-from muse.recipes import recipe_kinds
+from muse.cli.options import add_device_flag, subparser
+
+EXAMPLES = (
+    "muse train melody --corpus essen --model lstm --steps 3000 --out runs/essen-lstm",
+    "muse train poem --corpus tang --max-time 600 train.lr=3e-4 model.n_layer=6 --out runs/tang",
+    "muse train vae --data ~/my_midi --steps 4000 --device auto --out runs/vae",
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("train", help="train a model (melody, poem, vae, gan, style)",
-                       description="Train any muse model through the one training core. Extra key=value "
-                                   "arguments override config keys (train.*, model.*, data.*).")
+    # the recipe registry names its kinds without importing a recipe (muse.recipes imports no torch)
+    from muse.recipes import recipe_kinds
+
+    p = subparser(sub, "train", help="train a model (melody, poem, vae, gan, style)", examples=EXAMPLES,
+                  description="Train any muse model through the one training core. Extra key=value "
+                              "arguments override config keys (train.*, model.*, data.*).")
     p.add_argument("kind", choices=recipe_kinds())
     src = p.add_mutually_exclusive_group()
     src.add_argument("--corpus", help="built-in corpus name or a file/folder")
@@ -23,7 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run directory (default runs/KIND)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    add_device_flag(p, default=None, help="auto, cpu, cuda, cuda:N or mps. Default: the config's train.device, "
+                                           "which is auto (cuda when available, else mps, else cpu)")
     p.add_argument("--precision", choices=["fp32", "bf16-mixed", "fp16-mixed"])
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)

@@ -4,44 +4,63 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from muse.cli.options import add_device_flag, add_generation_flags, field_docs, resolve_device, subparser
+
+EXAMPLES = {
+    "sample": ("muse vae sample --num 8 --temperature 0.8 --seed 1 --out out/vae",),
+    "encode": ("muse vae encode tune.mid -o codes.npy",),
+    "decode": ("muse vae decode codes.npy --temperature 0.3 --out out/decoded --no-wav",),
+    "interpolate": ("muse vae interpolate a.mid b.mid --steps 7 --out out/walk",),
+    "reconstruct": ("muse vae reconstruct tune.mid --out out/rec",),
+    "attribute": ("muse vae attribute tune.mid --attribute density --amount 1.5 --out out/denser",
+                  "muse vae attribute tune.mid --attribute mean_interval --amount -1 --model runs/vae/model"),
+}
+
 
 def _common(p: argparse.ArgumentParser, out: bool = True, temperature: float = 0.5) -> None:
     p.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
                                                 "(default: vae-2bar)")
-    p.add_argument("--temperature", type=float, default=temperature, help="sampling temperature; 0 = greedy")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", default="cpu")
+    add_device_flag(p)
     if out:
         p.add_argument("--out", default="out", help="output folder")
         p.add_argument("--no-wav", action="store_true")
         p.add_argument("--no-png", action="store_true")
         p.add_argument("--synth", choices=["auto", "fluidsynth", "builtin"], default="auto")
+    default = f"{temperature:g}" + (" (greedy)" if temperature == 0 else "")
+    add_generation_flags(p, ("temperature", "seed"), title="decoding", description=None, help={
+        "temperature": f"{field_docs()['temperature']} 0 decodes greedily (argmax at every step). Default: {default}"})
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("vae", help="melody VAE: sample, interpolate, reconstruct, change attributes",
-                       description="Work in a melody VAE's latent space. Inputs longer than the model's "
-                                   "length are read as consecutive windows.")
+    p = subparser(sub, "vae", help="melody VAE: sample, interpolate, reconstruct, change attributes",
+                  examples=(EXAMPLES["sample"][0], EXAMPLES["interpolate"][0], EXAMPLES["attribute"][0]),
+                  description="Work in a melody VAE's latent space. Inputs longer than the model's "
+                              "length are read as consecutive windows.")
     s = p.add_subparsers(dest="action", metavar="ACTION")
-    a = s.add_parser("sample", help="new melodies from random codes")
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        return subparser(s, name, help=help, description=help[0].upper() + help[1:] + ".",
+                         examples=EXAMPLES[name])
+
+    a = action("sample", "new melodies from random codes")
     a.add_argument("--num", type=int, default=4)
     _common(a)
-    a = s.add_parser("encode", help="codes of a melody file -> .npy ([windows, z_dim])")
+    a = action("encode", "codes of a melody file -> .npy ([windows, z_dim])")
     a.add_argument("file")
     a.add_argument("-o", "--output", required=True, help="output .npy file")
     _common(a, out=False)
-    a = s.add_parser("decode", help="melodies from codes in a .npy file")
+    a = action("decode", "melodies from codes in a .npy file")
     a.add_argument("codes")
     _common(a)
-    a = s.add_parser("interpolate", help="melodies along the path between two melodies")
+    a = action("interpolate", "melodies along the path between two melodies")
     a.add_argument("file_a")
     a.add_argument("file_b")
     a.add_argument("--steps", type=int, default=5)
     _common(a, temperature=0.0)
-    a = s.add_parser("reconstruct", help="encode and decode a melody")
+    a = action("reconstruct", "encode and decode a melody")
     a.add_argument("file")
     _common(a, temperature=0.0)
-    a = s.add_parser("attribute", help="move a melody along an attribute vector (e.g. note density)")
+    a = action("attribute", "move a melody along an attribute vector (e.g. note density)")
     a.add_argument("file")
     a.add_argument("--attribute", required=True, help="note_density (or density), mean_interval, syncopation, "
                                                      "pitch_span, or another the model carries")
@@ -59,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.action:
         raise ConfigError("say what to do: muse vae {sample,encode,decode,interpolate,reconstruct,attribute} ...")
-    vae = ls.load_vae(args.model or ls.DEFAULT_VAE_MODEL, device=args.device)
-    opts = dict(temperature=args.temperature, seed=args.seed)
+    vae = ls.load_vae(args.model or ls.DEFAULT_VAE_MODEL, device=resolve_device(args.device))
+    # a temperature left out is the API's default: 0.5 for sample/decode, 0 (greedy) for the others
+    opts = {k: v for k, v in dict(temperature=args.temperature, seed=args.seed).items() if v is not None}
 
     def save(mels, prefix):
         files = save_melodies(mels, Path(args.out), prefix=prefix, wav=not args.no_wav, png=not args.no_png,
