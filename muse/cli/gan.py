@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import argparse
 
+from muse.cli.options import add_device_flag, resolve_device, subparser
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("gan", help="sample images from a GAN")
+    p = subparser(sub, "gan", help="sample images from a GAN",
+                  examples=["muse gan sample --num 64 --out grid.png", "muse gan sample --interpolate --out walk.png"])
     s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    a = s.add_parser("sample", help="a grid of samples (or a latent walk with --interpolate)")
+    a = subparser(s, "sample", help="a grid of samples (or a latent walk with --interpolate)",
+                  examples=["muse gan sample --model runs/gan --num 16 --seed 3 --out g.png"])
     a.add_argument("--model", default="gan-digits", help="shipped name, model dir, run dir or checkpoint")
     a.add_argument("--num", type=int, default=64)
     a.add_argument("--out", default="gan_samples.png")
     a.add_argument("--interpolate", action="store_true", help="a strip walking between two random latents (slerp)")
     a.add_argument("--seed", type=int, default=0)
+    add_device_flag(a)
     return p
 
 
@@ -22,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from muse.image.grid import save_grid, save_strip
     from muse.recipes.hub import load_model
 
-    lm = load_model(args.model, expect_kind="gan")
-    g = torch.Generator().manual_seed(args.seed)
+    lm = load_model(args.model, device=resolve_device(args.device), expect_kind="gan")
+    g = torch.Generator().manual_seed(args.seed)  # latents are drawn on the CPU, then moved
     if args.interpolate:
         z0, z1 = (torch.randn(lm.model.config.nz, generator=g) for _ in range(2))
         path = save_strip(lm.model.interpolate(z0, z1, max(2, min(args.num, 16))), args.out)

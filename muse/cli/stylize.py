@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import argparse
 
+from muse.cli.options import add_device_flag, resolve_device, subparser
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("stylize", help="style transfer: CONTENT STYLE... -o OUT, or CONTENT --model DIR -o OUT")
+    p = subparser(sub, "stylize", help="style transfer: CONTENT STYLE... -o OUT, or CONTENT --model DIR -o OUT",
+                  examples=["muse stylize photo.jpg painting.jpg -o styled.png --size 256 --preserve-colors",
+                            "muse stylize photo.jpg --model runs/style -o out.png"])
     p.add_argument("content")
     p.add_argument("styles", nargs="*", help="style image(s); blend several with --weights")
     p.add_argument("-o", "--out", required=True)
@@ -23,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                          "else a seeded random multi-scale network")
     p.add_argument("--tile", type=int, help="refine large images at full resolution in tiles of this many pixels")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
+    add_device_flag(p)
     return p
 
 
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         from muse.recipes.hub import load_model
 
-        lm = load_model(args.model, device=args.device or "cpu", expect_kind="style")
+        lm = load_model(args.model, device=resolve_device(args.device), expect_kind="style")
         content = load_image(args.content, size=args.size if args.size else None)
         print(save_image(lm.model.render(content), args.out))
         return 0
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     img, info = stylize(args.content, args.styles, args.weights, size=args.size, steps=args.steps,
                         optimizer=args.optimizer, style_weight=args.style_weight, content_weight=args.content_weight,
                         tv_weight=args.tv_weight, style_loss=args.style_loss, preserve_colors=args.preserve_colors,
-                        vgg_weights=args.vgg_weights, seed=args.seed, tile=args.tile, device=args.device)
+                        vgg_weights=args.vgg_weights, seed=args.seed, tile=args.tile, device=resolve_device(args.device))
     print(f"{save_image(img, args.out)}  (features: {info['network']}; style loss "
           f"{info['style_loss_start']:.4g} -> {info['style_loss_end']:.4g})")
     return 0
