@@ -94,3 +94,30 @@ def test_english_rhymes_come_from_the_corpus_vocabulary():
     assert check_english_form(poem, lines=4, rhyme_scheme="AABB") == []
     for line in poem.split("\n"):
         assert re.findall(r"[A-Za-z']+", line)[-1].lower().strip("'") in words
+
+
+def _copy_with_generation(tmp_path, name, **settings):
+    import shutil
+
+    d = shutil.copytree(SHIPPED_DIR / name, tmp_path / name)
+    (d / "generation_config.json").write_text(json.dumps(settings))
+    return d
+
+
+def test_generation_defaults_come_from_the_model_directory(tmp_path, monkeypatch):
+    """generate_melodies and write_poems read generation_config.json; arguments override it."""
+    import muse.music.compose as compose
+    import muse.poetry.compose as poems
+
+    seen = []
+    for module in (compose, poems):
+        real = module.generate
+        monkeypatch.setattr(module, "generate", lambda m, p, cfg, *a, real=real, **k: seen.append(cfg) or real(m, p, cfg, *a, **k))
+    mel = _copy_with_generation(tmp_path, "melody-transformer", temperature=0.42, top_k=7)
+    muse.generate_melodies(mel, bars=2, seed=0)
+    assert (seen[-1].temperature, seen[-1].top_k) == (0.42, 7)
+    muse.generate_melodies(mel, bars=2, seed=0, temperature=0.9)
+    assert (seen[-1].temperature, seen[-1].top_k) == (0.9, 7)
+    tang = _copy_with_generation(tmp_path, "poem-tang", temperature=0.33, top_p=0.5, max_new_tokens=60)
+    muse.write_poems(tang, muse.PoemRequest(form="wujue"), seed=0)
+    assert (seen[-1].temperature, seen[-1].top_p, seen[-1].max_new_tokens) == (0.33, 0.5, 60)
