@@ -14,6 +14,8 @@ _EXPORTS = {
     "Callback": "muse.core.callbacks",
     "Every": "muse.core.callbacks",
     # models
+    "load": "muse.recipes.model",
+    "MuseModel": "muse.recipes.model",
     "load_model": "muse.recipes.hub",
     "get_recipe": "muse.recipes",
     "save_pretrained": "muse.recipes.hub",

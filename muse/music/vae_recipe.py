@@ -39,6 +39,7 @@ from muse.models.latent import ATTRIBUTES_FILE
 from muse.music.windows import BAR_STEPS, STEPS_PER_QUARTER, melody_windows
 from muse.recipes.base import ModelSpec, Prepared
 from muse.recipes.lm import LMRecipe
+from muse.recipes.model import MuseModel
 from muse.tokenizers.base import Tokenizer
 
 
@@ -221,3 +222,66 @@ def fit_store_attributes(model_path: Path, store, seed: int = 0, n: int = ATTRIB
 
 
 RECIPE = VAERecipe()
+
+
+class VAEModel(MuseModel):
+    """A melody VAE from :func:`muse.load`: sample, encode, decode, interpolate, reconstruct, vary.
+
+    Example:
+        >>> vae = muse.load("vae-2bar")
+        >>> theme = vae.generate(num_return_sequences=1, seed=0)[0]
+        >>> variations = vae.vary(theme, amount=0.4, num=3, seed=1)
+    """
+
+    @property
+    def vae(self) -> Any:
+        """The :class:`~muse.music.latent_space.VAE` (model, tokenizer, attribute vectors)."""
+        if not hasattr(self, "_vae"):
+            from muse.music.latent_space import load_vae
+
+            self._vae = load_vae(self.loaded)
+        return self._vae
+
+    def generate(self, request: Any = None, *, num_return_sequences: int = 1, temperature: float | None = None,
+                 seed: int | None = None, **unused: Any) -> list[Any]:
+        """``num_return_sequences`` melodies decoded from prior samples (temperature: the model's default)."""
+        from muse.music.latent_space import sample_melodies
+
+        extra = [k for k, v in unused.items() if v not in (None, ())]
+        if request is not None or extra:
+            raise ConfigError(f"a VAE samples from its prior: it takes num_return_sequences, temperature and seed "
+                              f"(got {', '.join(extra) or 'a request'})")
+        t = self.generation_config.temperature if temperature is None else temperature
+        return sample_melodies(self.vae, num_return_sequences, temperature=t, seed=seed)
+
+    def encode(self, melodies: Any) -> Any:
+        """Codes ``[windows, z_dim]`` of a melody or several."""
+        from muse.music.latent_space import encode_melodies
+
+        return encode_melodies(self.vae, melodies)
+
+    def decode(self, z: Any, *, temperature: float = 0.0, seed: int | None = None) -> list[Any]:
+        """One melody per code (temperature 0: greedy)."""
+        from muse.music.latent_space import decode_latents
+
+        return decode_latents(self.vae, z, temperature=temperature, seed=seed)
+
+    def interpolate(self, a: Any, b: Any, steps: int = 5, **kw: Any) -> list[Any]:
+        """``steps`` melodies on the spherical path from ``a``'s code to ``b``'s."""
+        from muse.music.latent_space import interpolate_melodies
+
+        return interpolate_melodies(self.vae, a, b, steps, **kw)
+
+    def reconstruct(self, melody: Any, **kw: Any) -> Any:
+        from muse.music.latent_space import reconstruct
+
+        return reconstruct(self.vae, melody, **kw)
+
+    def vary(self, melody: Any, amount: float = 0.5, num: int = 4, **kw: Any) -> list[Any]:
+        """``num`` variations of ``melody``, further from it as ``amount`` grows from 0 to 1."""
+        from muse.music.latent_space import vary_melody
+
+        return vary_melody(self.vae, melody, amount, num, **kw)
+
+
+VAERecipe.model_class = VAEModel

@@ -62,6 +62,8 @@ class Recipe:
     """Dataclass of every valid ``data.*`` setting with its default."""
     train_defaults: ClassVar[dict[str, Any]] = {}
     """Overrides of :class:`TrainConfig` defaults that suit this kind."""
+    model_class: ClassVar[type | None] = None
+    """What :func:`muse.load` returns for this kind (None: :class:`~muse.recipes.model.MuseModel`)."""
     generation_defaults: ClassVar[dict[str, Any]] = {}
     """:class:`~muse.generate.config.GenerationConfig` fields saved as ``generation_config.json``."""
 

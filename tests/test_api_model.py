@@ -1,0 +1,69 @@
+"""One loader, one model object per kind, HF names for generation."""
+import pytest
+import torch
+
+import muse
+from muse.errors import ConfigError
+
+
+def test_load_gives_a_model_of_each_kind_that_generates():
+    mel = muse.load("melody-transformer")
+    assert mel.kind == "melody" and "melody-transformer" in repr(mel)
+    out = mel.generate(bars=2, key="G", scale="major", num_return_sequences=3, seed=0)
+    assert len(out) == 3 and all(m.length == 32 and m.key == (7, "major") for m in out)
+    again = mel.generate(muse.MelodyRequest(bars=2, key="G", scale="major"), num_return_sequences=3, seed=0)
+    assert [m.notes for m in again] == [m.notes for m in out]
+
+    poet = muse.load("poem-tang")
+    poem = poet.generate(form="wujue", num_return_sequences=1, seed=1, temperature=0.7)[0]
+    assert len(poem.split("\n")) == 4
+
+    images = muse.load("gan-digits").generate(num_return_sequences=4, seed=0)
+    assert images.shape[0] == 4 and torch.equal(images, muse.load("gan-digits").generate(num_return_sequences=4, seed=0))
+
+
+def test_vae_model_samples_encodes_and_varies_further_as_amount_grows():
+    vae = muse.load("vae-2bar")
+    assert isinstance(vae, muse.MuseModel) and vae.kind == "vae"
+    theme = vae.generate(num_return_sequences=1, seed=3)[0]
+    assert vae.encode(theme).shape == (1, vae.vae.z_dim)
+
+    def overlap(a, b):
+        sa, sb = {(n.start, n.pitch) for n in a.notes}, {(n.start, n.pitch) for n in b.notes}
+        return len(sa & sb) / max(1, len(sa | sb))
+
+    base = vae.reconstruct(theme)
+    means = []
+    for amount in (0.0, 0.5, 1.0):
+        vs = vae.vary(theme, amount=amount, num=6, seed=0)
+        means.append(sum(overlap(base, v) for v in vs) / len(vs))
+    assert means[0] == 1.0 and means[0] > means[1] > means[2]
+    with pytest.raises(ConfigError, match=r"amount must be in \[0, 1\]"):
+        vae.vary(theme, amount=2)
+
+
+def test_save_and_from_pretrained_round_trip(tmp_path):
+    mel = muse.load("melody-lstm")
+    d = mel.save(tmp_path / "copy")
+    back = muse.MuseModel.from_pretrained(d)
+    assert back.generation_config == mel.generation_config
+    a = mel.generate(bars=2, seed=5)[0]
+    assert back.generate(bars=2, seed=5)[0].notes == a.notes
+
+
+def test_generate_refuses_what_a_kind_cannot_use():
+    mel = muse.load("melody-transformer")
+    with pytest.raises(ConfigError, match="length is set by bars"):
+        mel.generate(max_new_tokens=10)
+    with pytest.raises(ConfigError, match="not both"):
+        mel.generate(muse.MelodyRequest(bars=2), bars=3)
+    with pytest.raises(ConfigError, match="unexpected keyword argument 'colour'"):
+        mel.generate(colour="blue")
+    with pytest.raises(ConfigError, match="takes num_return_sequences and seed only"):
+        muse.load("gan-digits").generate(temperature=0.5)
+
+
+def test_dir_lists_the_public_api():
+    names = dir(muse)
+    for name in ("load", "MuseModel", "generate_melodies", "write_poems", "GenerationConfig", "__version__"):
+        assert name in names
