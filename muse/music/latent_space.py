@@ -346,6 +346,28 @@ def apply_attribute(vae: VAE, melody: Melody, name: str, amount: float = 1.0, *,
     return replace(concat_melodies(parts), key=melody.key)
 
 
+def vary_melody(vae: VAE, melody: Melody, amount: float = 0.5, num: int = 4, *, temperature: float = 0.0,
+                seed: int | None = None, label: str = "melody") -> list[Melody]:
+    """``num`` variations of ``melody``: each window's code moved towards a fresh prior sample,
+    ``z' = sqrt(1 - a^2) z + a e`` with ``e ~ N(0, I)`` and ``a = amount`` in [0, 1]
+    (0: the reconstruction; 1: unrelated new melodies). The code keeps the prior's scale,
+    so every amount decodes like a real code."""
+    if not 0.0 <= float(amount) <= 1.0:
+        raise ConfigError(f"amount must be in [0, 1] (0 = the theme, 1 = unrelated), got {amount}")
+    if num < 1:
+        raise ConfigError(f"num must be >= 1, got {num}")
+    z, offsets, _ = _codes_and_offsets(vae, melody, label)
+    g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    a = float(amount)
+    out = []
+    for k in range(num):
+        eps = torch.randn(z.shape, generator=g).to(z)
+        ids = _decode_ids(vae, (1.0 - a * a) ** 0.5 * z + a * eps, temperature, None if seed is None else seed + k)
+        parts = [_to_melody(vae, row, off, qpm=melody.qpm) for row, off in zip(ids, offsets)]
+        out.append(replace(concat_melodies(parts), key=melody.key))
+    return out
+
+
 # ------------------------------------------------------------------ files
 def read_input_melody(path: str | Path) -> Melody:
     """The melody of a MIDI/MusicXML/ABC file, for the VAE.
