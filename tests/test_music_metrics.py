@@ -29,6 +29,7 @@ from muse.music.metrics import (
     polyphony,
     polyphony_rate,
     scale_consistency,
+    song_end,
     syncopation,
 )
 
@@ -54,7 +55,8 @@ def test_c_major_scale():
     assert pitch_in_scale_rate(m, 1, "major") == pytest.approx(3 / 8)
     assert empty_beat_rate(m) == 0.0 and empty_measure_rate(m) == 0.0
     assert polyphony(m) == 1.0 and polyphony_rate(m) == 0.0
-    assert groove_consistency(m) == 1.0
+    # Two equal bars, then MusPy's onset-free measure after a last note ending on the bar line.
+    assert groove_consistency(m) == pytest.approx(1 - 4 / 32)
 
 
 def test_entropy_of_skewed_histogram():
@@ -64,47 +66,67 @@ def test_entropy_of_skewed_histogram():
 
 
 def test_empty_bar_and_beats():
-    # Bar 1 full of quarters, bar 2 silent, bar 3 one half note then a half rest.
-    notes = quarters([60, 62, 64, 65]) + [Note(32, 40, 67)]
+    # Bar 1: three quarters and an eighth, bar 2 silent, bar 3 a half note, then a trailing rest.
+    notes = quarters([60, 62, 64]) + [Note(12, 14, 65), Note(32, 40, 67)]
     m = Melody(notes, total_steps=48)
+    assert song_end(m) == 40 and m.length == 48
+    # MusPy's song ends with the last note: measures 0..40 // 16 = 3, beats 0..10 = 11.
     assert empty_measure_rate(m) == pytest.approx(1 / 3)
-    assert empty_beat_rate(m) == pytest.approx(6 / 12)  # 4 + 2 of 12 beats sound
-    # A note held over the bar line fills the next bar and its beats too.
+    # Each quarter also fills the beat its offset falls in: beats 0-3 and 8-10 sound.
+    assert empty_beat_rate(m) == pytest.approx(4 / 11)
+    # A note held over the bar line fills the next bar and its beats; the trailing rest is not counted.
     held = Melody([Note(0, 20, 60)], total_steps=32)
-    assert empty_measure_rate(held) == 0.0
-    assert empty_beat_rate(held) == pytest.approx(3 / 8)
+    assert empty_measure_rate(held) == 0.0 and empty_beat_rate(held) == 0.0
+    # A note ending on the bar line fills the bar after it too.
+    assert empty_measure_rate(Melody(quarters([60, 62, 64, 65]) + [Note(32, 36, 67)])) == 0.0
+    assert empty_measure_rate(m, measure_resolution=8) == pytest.approx(2 / 6)  # half-bar measures
+    assert math.isnan(empty_beat_rate(Melody([], total_steps=16)))
 
 
 def test_groove_consistency():
     bar = [Note(0, 2, 60), Note(4, 6, 62), Note(10, 12, 64)]
     same = Melody([Note(n.start + 16 * b, n.end + 16 * b, n.pitch) for b in range(3) for n in bar])
     assert groove_consistency(same) == 1.0
-    # Onsets {0,4,8,12} then {0,8}: 2 of 16 positions differ.
-    m = Melody(quarters([60, 62, 64, 65]) + [Note(16, 24, 67), Note(24, 32, 65)])
+    # Onsets {0,4,8,12} then {0,8}, the song ending inside bar 2: 2 of 16 positions differ.
+    m = Melody(quarters([60, 62, 64, 65]) + [Note(16, 24, 67), Note(24, 31, 65)])
     assert groove_consistency(m) == pytest.approx(1 - 2 / 16)
-    # 3/4 time: 12 steps a bar; onsets {0} then {0, 6} then {0}: 2 differences over 2 pairs.
+    # Ending on the bar line adds MusPy's onset-free measure {} (2 + 2 of 2 x 16 differ);
+    # the trailing rest after it is no measure at all.
+    m = Melody(quarters([60, 62, 64, 65]) + [Note(16, 24, 67), Note(24, 32, 65)], total_steps=48)
+    assert groove_consistency(m) == pytest.approx(1 - 4 / 32)
+    # 3/4 time: 12 steps a bar; onsets {0}, {0, 6}, {0}, then {}: 3 differences over 3 pairs.
     waltz = Melody([Note(0, 12, 60), Note(12, 18, 62), Note(18, 24, 64), Note(24, 36, 60)], time_signature=(3, 4))
-    assert groove_consistency(waltz) == pytest.approx(1 - 2 / (12 * 2))
-    assert math.isnan(groove_consistency(Melody(quarters([60, 62]))))  # one bar only
+    assert groove_consistency(waltz) == pytest.approx(1 - 3 / (12 * 3))
+    # Half-bar measures of 8 steps: {0, 4} then {0, 4} then {} (end 16).
+    assert groove_consistency(Melody(quarters([60, 62, 64, 65])), measure_resolution=8) == pytest.approx(1 - 2 / 16)
+    assert math.isnan(groove_consistency(Melody(quarters([60, 62]), total_steps=16)))  # one measure only
+    with pytest.raises(ConfigError, match="measure_resolution"):
+        groove_consistency(m, measure_resolution=0)
 
 
 def test_polyphony_is_computed_from_overlaps():
     m = Melody([Note(0, 4, 60), Note(2, 6, 64)])  # counts per step: 1 1 2 2 1 1
     assert polyphony(m) == pytest.approx(8 / 6)
-    assert polyphony_rate(m) == pytest.approx(2 / 6)
+    assert polyphony_rate(m) == 0.0  # MusPy's default threshold 2 counts three or more pitches
+    assert polyphony_rate(m, threshold=1) == pytest.approx(2 / 6)
     gap = Melody([Note(0, 2, 60), Note(4, 6, 62)])  # silent steps are skipped by polyphony only
     assert polyphony(gap) == 1.0
-    assert polyphony_rate(gap) == 0.0
+    assert polyphony_rate(gap, threshold=1) == 0.0
+    chord = Melody([Note(0, 4, 60), Note(0, 4, 64), Note(0, 4, 67), Note(4, 8, 72)], total_steps=16)
+    assert polyphony(chord) == pytest.approx(16 / 8)
+    assert polyphony_rate(chord) == pytest.approx(4 / 8)  # steps up to the last note's end only
 
 
 def test_empty_melody_is_undefined_and_skipped_in_means():
-    empty = Melody([])
-    for name, fn in ALL_METRICS.items():
-        assert math.isnan(fn(empty)), name
-    for name, fn in ATTRIBUTES.items():
-        assert fn(empty) == 0.0, name
-    stats = compute_metrics([Melody(quarters(C_MAJOR)), empty, Melody(quarters([60, 67]))])
-    assert stats["pitch_range"] == pytest.approx((9.5, 2.5))
+    counts = {"pitch_range", "n_pitches_used", "n_pitch_classes_used"}  # 0 without notes, as in MusPy
+    for empty in (Melody([]), Melody([], total_steps=32)):
+        for name, fn in ALL_METRICS.items():
+            assert (fn(empty) == 0.0) if name in counts else math.isnan(fn(empty)), name
+        for name, fn in ATTRIBUTES.items():
+            assert fn(empty) == 0.0, name
+    stats = compute_metrics([Melody(quarters(C_MAJOR)), Melody([]), Melody(quarters([60, 67]))])
+    assert stats["pitch_range"] == pytest.approx((19 / 3, float(np.std([12, 0, 7]))))
+    assert stats["pitch_entropy"] == pytest.approx((2.0, 1.0))  # 3 and 1 bits; the NaN is left out
     assert set(stats) == set(ALL_METRICS)
 
 

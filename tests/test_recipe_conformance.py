@@ -126,14 +126,14 @@ def test_a_moved_model_folder_loads_and_generates(moved, name):
     elif kind == "poem":
         from muse.poetry.compose import PoemRequest
 
-        poems = recipe.generate(loaded, PoemRequest(form="wujue"), num=1, seed=0)
+        poems = recipe.generate(loaded, PoemRequest(form="wujue"), num=1, generation={"seed": 0})
         lines = poems[0].split("\n")
         assert len(lines) == 4 and all(len(line) == 6 for line in lines)  # 5 characters + punctuation
     elif kind == "vae":
-        mels = recipe.generate(loaded, 2, seed=0)
+        mels = recipe.generate(loaded, num=2, generation={"seed": 0})
         assert len(mels) == 2 and all(m.length == loaded.seq_len for m in mels)
     elif kind == "gan":
-        images = recipe.generate(loaded, 4)
+        images = recipe.generate(loaded, num=4)
         assert images.shape == (4, 1, 16, 16) and images.abs().max() <= 1
     elif kind == "style":
         x = torch.rand(1, 3, 16, 16)

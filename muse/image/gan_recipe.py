@@ -95,12 +95,18 @@ class GanRecipe(Recipe):
         corpus = {"name": corpus_name(str(data.corpus)), "images": len(images)}
         return Prepared(model, train, None, {"corpus": corpus}, cbs)
 
-    def generate(self, model, request=None, constraints=(), **kw):  # noqa: ANN001, ANN201
-        """``request`` images ``[N, C, H, W]`` in [-1, 1] from the generator (default 64)."""
-        n = int(request or 64)
-        if n < 1:
-            raise ConfigError(f"the number of images must be at least 1, got {n}")
-        return model.model.sample(n, **kw)
+    def generate(self, loaded, request=None, constraints=(), *, num=1, generation=None, device="cpu",  # noqa: ANN001, ANN201
+                 **fields):
+        """``num`` images ``[N, C, H, W]`` in [-1, 1] from the generator (``seed`` is the only setting)."""
+        g = {k: v for k, v in (generation or {}).items() if v is not None}
+        seed = g.pop("seed", None)
+        unused = [*g, *fields] + (["constraints"] if constraints else []) + (["a request"] if request is not None else [])
+        if unused:
+            raise ConfigError(f"a GAN takes num_return_sequences and seed only (got {', '.join(unused)})")
+        if num < 1:
+            raise ConfigError(f"the number of images must be at least 1, got {num}")
+        gen = None if seed is None else torch.Generator().manual_seed(int(seed))
+        return loaded.model.sample(num, generator=gen)
 
 
 RECIPE = GanRecipe()

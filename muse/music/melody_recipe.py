@@ -17,6 +17,7 @@ from muse.music.events import MelodyEventTokenizer
 from muse.music.melody import Melody
 from muse.music.remi import RemiTokenizer
 from muse.music.tokenizer import MusicTokenizer
+from muse.recipes.base import build_request
 from muse.recipes.lm import LMData, LMRecipe, lm_models
 
 
@@ -119,11 +120,16 @@ class MelodyRecipe(LMRecipe):
         failed.warn("that the tokenizer cannot represent")
 
     # ---- generation half
-    def generate(self, model: Any, request: Any = None, constraints: Sequence[Any] = (), **kw: Any) -> list[Melody]:
-        """Melodies for a :class:`~muse.music.compose.MelodyRequest` (see :func:`generate_melodies`)."""
+    def generate(self, loaded: Any, request: Any = None, constraints: Sequence[Any] = (), *, num: int = 1,
+                 generation: dict[str, Any] | None = None, device: str = "cpu", **fields: Any) -> list[Melody]:
+        """Melodies for a :class:`~muse.music.compose.MelodyRequest` (or its fields as keywords)."""
         from muse.music.compose import MelodyRequest, compose
 
-        return compose(model, request or MelodyRequest(), constraints=constraints, **kw)
+        gen = {k: v for k, v in (generation or {}).items() if v is not None}
+        if gen.pop("max_new_tokens", None) is not None:
+            raise ConfigError("a melody's length is set by bars, not max_new_tokens")
+        req = build_request(MelodyRequest, request, fields)
+        return compose(loaded, req, loaded.generation_config.updated(**gen), constraints, num=num, device=device)
 
 
 RECIPE = MelodyRecipe()

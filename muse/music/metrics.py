@@ -1,11 +1,25 @@
-"""Objective melody metrics named and defined as in MusPy, plus latent-space attributes.
+"""Objective melody metrics named and defined as in MusPy 0.5, plus latent-space attributes.
 
-The metrics follow MusPy's documented definitions (Dong et al., 2020), computed
-on :class:`Melody` grids: a *beat* is a quarter note (MusPy's ``resolution``), a
-*measure* is ``melody.steps_per_bar`` steps, and the song length is
-``melody.length`` (it includes an explicit trailing rest). A metric that is
-undefined for a melody (no notes, fewer than two bars for groove) is NaN and is
-left out of means.
+Every function in :data:`ALL_METRICS` gives the value that the MusPy function of
+the same name gives on :func:`to_muspy` of the melody (one track, ``resolution``
+= ``steps_per_quarter``, the same note times); ``tests/test_music_muspy.py``
+checks this against muspy itself. MusPy's conventions, which they follow:
+
+* a *beat* is a quarter note (MusPy's ``resolution`` steps); a *measure* is
+  ``measure_resolution`` steps, by default ``melody.steps_per_bar`` (MusPy takes
+  it as an argument and ignores the time signature);
+* the song ends where its last note ends: a trailing rest (``total_steps``) is
+  not counted;
+* beats (measures) are numbered 0 through the one holding the song's end,
+  ``end // unit + 1`` of them, and a note fills every one from the beat holding
+  its onset through the beat holding its offset, inclusive, so a note that ends
+  on a beat line also fills the beat that begins there;
+* :func:`polyphony_rate` counts steps with *more than* ``threshold`` (default
+  2) pitches sounding;
+* for a melody without notes ``pitch_range``, ``n_pitches_used`` and
+  ``n_pitch_classes_used`` are 0 and the others are NaN (undefined).
+
+NaN values are left out of means.
 
 ``ATTRIBUTES`` are cheap, always-finite descriptors (0 for an empty melody)
 meant for attribute-controlled latent models.
@@ -19,7 +33,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from muse.errors import ConfigError, DataError
+from muse.errors import ConfigError, DataError, require
 from muse.music.melody import Melody
 from muse.music.theory import KEY_MODES, scale_pitch_classes
 
@@ -41,29 +55,43 @@ def _entropy(values: Sequence[int]) -> float:
     return float(-(p * np.log2(p)).sum()) + 0.0
 
 
+def song_end(melody: Melody) -> int:
+    """End of the last note in grid steps (0 without notes): MusPy's song length.
+
+    Unlike ``melody.length`` it leaves out a trailing rest."""
+    return max((n.end for n in melody.notes), default=0)
+
+
 def _roll(melody: Melody) -> np.ndarray:
-    """Boolean (steps, 128) piano roll of sounding pitches."""
-    roll = np.zeros((melody.length, 128), dtype=bool)
+    """Boolean (song_end, 128) piano roll of sounding pitches."""
+    roll = np.zeros((song_end(melody), 128), dtype=bool)
     for n in melody.notes:
         roll[n.start : n.end, n.pitch] = True
     return roll
 
 
+def _measure_resolution(melody: Melody, measure_resolution: int | None) -> int:
+    res = melody.steps_per_bar if measure_resolution is None else measure_resolution
+    if res < 1:
+        raise ConfigError(f"measure_resolution must be a positive number of steps, not {res}")
+    return res
+
+
 # ------------------------------------------------------------------ pitch
 def pitch_range(melody: Melody) -> float:
-    """Highest minus lowest pitch, in semitones."""
+    """Highest minus lowest pitch, in semitones (0 without notes, as MusPy)."""
     p = melody.pitches
-    return float(max(p) - min(p)) if p else NAN
+    return float(max(p) - min(p)) if p else 0.0
 
 
 def n_pitches_used(melody: Melody) -> float:
-    """Number of distinct pitches."""
-    return float(len(set(melody.pitches))) if melody.notes else NAN
+    """Number of distinct pitches (0 without notes)."""
+    return float(len(set(melody.pitches)))
 
 
 def n_pitch_classes_used(melody: Melody) -> float:
-    """Number of distinct pitch classes."""
-    return float(len({p % 12 for p in melody.pitches})) if melody.notes else NAN
+    """Number of distinct pitch classes (0 without notes)."""
+    return float(len({p % 12 for p in melody.pitches}))
 
 
 def pitch_entropy(melody: Melody) -> float:
@@ -96,24 +124,29 @@ def scale_consistency(melody: Melody) -> float:
 
 # ------------------------------------------------------------------ rhythm
 def _empty_rate(melody: Melody, unit: int) -> float:
-    length = melody.length
-    if length < 1:
+    """Share of the ``end // unit + 1`` units that no note touches; a note touches the
+    units holding its onset and its offset and all between."""
+    end = song_end(melody)
+    if end < 1:
         return NAN
-    n_units = math.ceil(length / unit)
-    empty = np.ones(n_units, dtype=bool)
+    touched = np.zeros(end // unit + 1, dtype=bool)
     for n in melody.notes:
-        empty[n.start // unit : math.ceil(n.end / unit)] = False
-    return float(empty.mean())
+        touched[n.start // unit : n.end // unit + 1] = True
+    return 1.0 - np.count_nonzero(touched) / touched.size
 
 
 def empty_beat_rate(melody: Melody) -> float:
-    """Fraction of beats (quarter notes) in which no note sounds."""
+    """Fraction of beats (quarter notes, up to the song's end) in which no note sounds.
+
+    MusPy's counting (see the module notes): ``end // steps_per_quarter + 1`` beats,
+    a note fills the beats of its onset through its offset inclusive."""
     return _empty_rate(melody, melody.steps_per_quarter)
 
 
-def empty_measure_rate(melody: Melody) -> float:
-    """Fraction of measures in which no note sounds."""
-    return _empty_rate(melody, melody.steps_per_bar)
+def empty_measure_rate(melody: Melody, measure_resolution: int | None = None) -> float:
+    """Fraction of measures (``measure_resolution`` steps, default ``steps_per_bar``) in
+    which no note sounds, counted as :func:`empty_beat_rate` counts beats."""
+    return _empty_rate(melody, _measure_resolution(melody, measure_resolution))
 
 
 def polyphony(melody: Melody) -> float:
@@ -123,23 +156,28 @@ def polyphony(melody: Melody) -> float:
     return float(on.mean()) if on.size else NAN
 
 
-def polyphony_rate(melody: Melody) -> float:
-    """Fraction of all steps in which more than one pitch sounds."""
+def polyphony_rate(melody: Melody, threshold: int = 2) -> float:
+    """Fraction of the steps up to the song's end in which more than ``threshold`` pitches
+    sound (MusPy's default 2 counts three or more; ``threshold=1`` counts two or more)."""
     counts = _roll(melody).sum(axis=1)
-    return float((counts > 1).mean()) if counts.size else NAN
+    return float(np.count_nonzero(counts > threshold) / counts.size) if counts.size else NAN
 
 
-def groove_consistency(melody: Melody) -> float:
-    """1 minus the mean Hamming distance between consecutive measures' onset patterns / steps per measure."""
-    spb = melody.steps_per_bar
-    n_bars = math.ceil(melody.length / spb)
-    if n_bars < 2:
+def groove_consistency(melody: Melody, measure_resolution: int | None = None) -> float:
+    """1 minus the mean Hamming distance between consecutive measures' onset patterns,
+    over ``measure_resolution`` (default ``steps_per_bar``) positions per measure.
+
+    The measures are the ``end // measure_resolution + 1`` of MusPy, so a song whose last
+    note ends on a bar line gets a final, onset-free measure; NaN under two measures."""
+    res = _measure_resolution(melody, measure_resolution)
+    n_measures = song_end(melody) // res + 1
+    if n_measures < 2:
         return NAN
-    grooves = np.zeros((n_bars, spb), dtype=bool)
+    onsets = np.zeros((n_measures, res), dtype=bool)
     for n in melody.notes:
-        grooves[n.start // spb, n.start % spb] = True
-    distance = np.count_nonzero(grooves[:-1] != grooves[1:])
-    return 1.0 - distance / (spb * (n_bars - 1))
+        onsets[n.start // res, n.start % res] = True
+    distance = np.count_nonzero(onsets[:-1] != onsets[1:])
+    return 1.0 - distance / (res * (n_measures - 1))
 
 
 ALL_METRICS: dict[str, Callable[[Melody], float]] = {
@@ -155,6 +193,26 @@ ALL_METRICS: dict[str, Callable[[Melody], float]] = {
     "polyphony_rate": polyphony_rate,
     "groove_consistency": groove_consistency,
 }
+
+
+def to_muspy(melody: Melody):  # -> muspy.Music; muspy is optional, imported on call
+    """The melody as a :class:`muspy.Music` on which MusPy's metrics give this module's values.
+
+    One non-drum track, ``resolution`` = ``steps_per_quarter``, the same note times,
+    pitches and velocities, the tempo, the time signature and the key when known.
+    Needs muspy (in muse's ``test`` extra)."""
+    muspy = require("muspy", "test", "to_muspy")
+    num, den = melody.time_signature
+    notes = [muspy.Note(time=n.start, pitch=n.pitch, duration=n.end - n.start, velocity=n.velocity)
+             for n in melody.notes]
+    keys = [] if melody.key is None else [muspy.KeySignature(0, root=melody.key[0], mode=melody.key[1])]
+    return muspy.Music(
+        resolution=melody.steps_per_quarter,
+        tempos=[muspy.Tempo(0, float(melody.qpm))],
+        key_signatures=keys,
+        time_signatures=[muspy.TimeSignature(0, num, den)],
+        tracks=[muspy.Track(program=0, is_drum=False, notes=notes)],
+    )
 
 
 # -------------------------------------------------------------- attributes

@@ -199,11 +199,21 @@ class VAERecipe(LMRecipe):
 
         return load_vae(name_or_path, device=device)
 
-    def generate(self, model: Any, request: Any = None, constraints: Sequence[Any] = (), **kw: Any) -> list[Any]:
-        """Prior samples: ``request`` is the number of melodies (default 1)."""
-        from muse.music.latent_space import sample_melodies
+    def generate(self, loaded: Any, request: Any = None, constraints: Sequence[Any] = (), *, num: int = 1,
+                 generation: dict[str, Any] | None = None, device: str = "cpu", **fields: Any) -> list[Any]:
+        """``num`` melodies decoded from prior samples (``temperature`` and ``seed`` are the settings)."""
+        from muse.music.latent_space import VAE, load_vae, sample_melodies
 
-        return sample_melodies(model, int(request or 1), **kw)
+        g = {k: v for k, v in (generation or {}).items() if v is not None}
+        temperature, seed = g.pop("temperature", None), g.pop("seed", None)
+        extra = [*g, *fields] + (["a request"] if request is not None else []) + (["constraints"] if constraints else [])
+        if extra:
+            raise ConfigError(f"a VAE samples from its prior: it takes num_return_sequences, temperature and seed "
+                              f"(got {', '.join(extra)})")
+        vae = loaded if isinstance(loaded, VAE) else load_vae(loaded)
+        if temperature is None:
+            temperature = loaded.generation_config.temperature if hasattr(loaded, "generation_config") else 0.5
+        return sample_melodies(vae, num, temperature=temperature, seed=seed)
 
 
 def fit_store_attributes(model_path: Path, store, seed: int = 0, n: int = ATTRIBUTE_WINDOWS):
@@ -241,18 +251,6 @@ class VAEModel(MuseModel):
 
             self._vae = load_vae(self.loaded)
         return self._vae
-
-    def generate(self, request: Any = None, *, num_return_sequences: int = 1, temperature: float | None = None,
-                 seed: int | None = None, **unused: Any) -> list[Any]:
-        """``num_return_sequences`` melodies decoded from prior samples (temperature: the model's default)."""
-        from muse.music.latent_space import sample_melodies
-
-        extra = [k for k, v in unused.items() if v not in (None, ())]
-        if request is not None or extra:
-            raise ConfigError(f"a VAE samples from its prior: it takes num_return_sequences, temperature and seed "
-                              f"(got {', '.join(extra) or 'a request'})")
-        t = self.generation_config.temperature if temperature is None else temperature
-        return sample_melodies(self.vae, num_return_sequences, temperature=t, seed=seed)
 
     def encode(self, melodies: Any) -> Any:
         """Codes ``[windows, z_dim]`` of a melody or several."""

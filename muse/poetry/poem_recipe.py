@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from muse.errors import ConfigError
 from muse.poetry.compose import WORDS_FILE
 from muse.poetry.corpora import available_text_corpora, iter_corpus_poems, poem_to_text
+from muse.recipes.base import build_request
 from muse.recipes.lm import LMData, LMRecipe, lm_models
 from muse.tokenizers.base import Tokenizer
 
@@ -84,13 +85,23 @@ class PoemRecipe(LMRecipe):
         return {WORDS_FILE: words} if words else {}
 
     # ---- generation half
-    def generate(self, model: Any, request: Any = None, constraints: Sequence[Any] = (), **kw: Any) -> list[str]:
-        """Poems for a :class:`~muse.poetry.compose.PoemRequest` (see :func:`write_poems`)."""
-        from muse.poetry.compose import write_poems
+    def generate(self, loaded: Any, request: Any = None, constraints: Sequence[Any] = (), *, num: int = 1,
+                 generation: dict[str, Any] | None = None, device: str = "cpu", **fields: Any) -> list[str]:
+        """Poems for a :class:`~muse.poetry.compose.PoemRequest` (or its fields as keywords)."""
+        from muse.poetry.compose import PoemRequest, write_poems
 
         if constraints:
-            raise ConfigError("poem constraints come from the PoemRequest (form, rhyme, acrostic, lines)")
-        return write_poems(model, request, **kw)
+            raise ConfigError("poem constraints come from the request (form, rhyme, acrostic, lines)")
+        g = generation or {}
+        unknown = sorted(set(g) - {"temperature", "top_k", "top_p", "repetition_penalty", "num_beams", "max_new_tokens",
+                                   "seed"})
+        if unknown:
+            raise ConfigError(f"poems take no {', '.join(unknown)}")
+        req = build_request(PoemRequest, request, fields)
+        return write_poems(loaded, req, num=num, temperature=g.get("temperature"), top_k=g.get("top_k"),
+                           top_p=g.get("top_p"), repetition_penalty=g.get("repetition_penalty"),
+                           beam_size=g.get("num_beams"), max_tokens=g.get("max_new_tokens"), seed=g.get("seed"),
+                           device=device)
 
 
 def corpus_words(texts, min_count: int = 2, limit: int = 20000) -> list[str]:  # noqa: ANN001

@@ -106,9 +106,26 @@ class Recipe:
 
         return load_model(name_or_path, device=device, expect_kind=self.kind)
 
-    def generate(self, model: Any, request: Any = None, constraints: Sequence[Any] = (), **kw: Any) -> list[Any]:
-        """Outputs of ``model`` for ``request`` (a kind-specific request object)."""
-        raise NotImplementedError(f"the {self.kind} recipe does not generate")
+    def generate(self, loaded: Any, request: Any = None, constraints: Sequence[Any] = (), *, num: int = 1,
+                 generation: dict[str, Any] | None = None, device: str = "cpu", **request_fields: Any) -> list[Any]:
+        """``num`` outputs of ``loaded`` (a :class:`~muse.recipes.hub.LoadedModel`) for ``request``
+        (the kind's request object, or its fields as keywords), with ``generation`` settings
+        (:class:`~muse.generate.config.GenerationConfig` names) over the model's own."""
+        raise ConfigError(f"a {self.kind!r} model does not generate on its own")
+
+
+def build_request(cls: type, request: Any, fields: dict[str, Any]) -> Any:
+    """``request`` itself, or a ``cls`` built from keyword ``fields`` (one-line errors otherwise)."""
+    if request is None:
+        try:
+            return cls(**fields)
+        except TypeError as e:
+            raise ConfigError(f"{cls.__name__}: {e}".replace("__init__() ", "")) from None
+    if fields:
+        raise ConfigError(f"give a {cls.__name__} or its fields as keywords, not both ({', '.join(fields)})")
+    if not isinstance(request, cls):
+        raise ConfigError(f"request must be a {cls.__name__}, got {type(request).__name__}")
+    return request
 
 
 def check_model_name(recipe: Recipe, name: str) -> ModelSpec:

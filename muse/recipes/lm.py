@@ -6,11 +6,17 @@ caching, splits, batching, model building and resume checks.
 """
 from __future__ import annotations
 
+import collections.abc
 import os
 import re
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -84,6 +90,66 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[-60:] or "corpus"
 
 
+_PROGRESS: ContextVar[bool] = ContextVar("muse_lm_progress", default=True)
+"""Whether a store build shows progress when ``load_data`` is not told (``prepare`` sets it from train.progress)."""
+
+STATUS_DELAY = 1.0
+"""Seconds a step without a bar (tokenizer training) runs before its status line is printed."""
+
+
+class _Counted(collections.abc.Sequence):
+    """``items`` as a sequence whose iteration advances a progress bar (one tick per item).
+
+    The bar is closed (and, being transient, cleared) as soon as the last item has
+    been handed out, so what ``encode_docs`` prints after its loop starts on a clean line.
+    """
+
+    def __init__(self, items: Sequence[Any], bar: Any):
+        self._items, self._bar = items, bar
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i):  # noqa: ANN001, ANN204
+        return self._items[i]
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self._items:
+            yield item
+            self._bar.update(1)
+        self._bar.close()
+
+
+@contextmanager
+def _status(message: str, enabled: bool) -> Iterator[None]:
+    """A ``muse: MESSAGE ...`` line on stderr, then ``done in Ns``, for a step that runs over STATUS_DELAY seconds."""
+    if not enabled:
+        yield
+        return
+    lock = threading.Lock()
+    shown = finished = False
+    t0 = time.perf_counter()
+
+    def show() -> None:
+        nonlocal shown
+        with lock:
+            if not finished:
+                shown = True
+                print(f"muse: {message} ...", file=sys.stderr, flush=True)
+
+    timer = threading.Timer(STATUS_DELAY, show)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            finished = True
+            if shown:
+                print(f"muse: {message}: done in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
+
+
 class LMRecipe(Recipe):
     Data = LMData
 
@@ -112,8 +178,15 @@ class LMRecipe(Recipe):
         return ""
 
     # ---- shared machinery
-    def load_data(self, data: Any, resume_tok: Tokenizer | None = None, dist: D.DistEnv | None = None):
-        """Open (or build) the token store for ``data``; returns (stores, tokenizer, manifest)."""
+    def load_data(self, data: Any, resume_tok: Tokenizer | None = None, dist: D.DistEnv | None = None, *,
+                  progress: bool | None = None):
+        """Open (or build) the token store for ``data``; returns (stores, tokenizer, manifest).
+
+        A build shows progress on stderr (main process only): a status line while
+        a tokenizer trains for more than a second, and a ``tokenize`` bar over the
+        items while they are encoded. ``progress=None`` follows the run's
+        ``train.progress`` inside :meth:`prepare`, and is on elsewhere.
+        """
         data = self.data_config(data)
         if not data.corpus:
             raise ConfigError("say what to train on: --corpus NAME or --data PATH (muse corpora list shows built-ins)")
@@ -127,9 +200,12 @@ class LMRecipe(Recipe):
         }
         directory = cache_root(data.cache_dir) / f"{self.kind}-{_slug(str(data.corpus))}-{key_hash(key)}"
 
+        show = (_PROGRESS.get() if progress is None else bool(progress)) and dist.is_main
+
         def produce():
             items, report = self.load_items(data)
-            tok = self.make_tokenizer(items, data)
+            with _status(f"building the {_tokenizer_label(data)} tokenizer from {len(items):,} item(s)", show):
+                tok = self.make_tokenizer(items, data)
             if resume_tok is not None:
                 if resume_tok.fingerprint() != tok.fingerprint():
                     raise CheckpointError(
@@ -137,7 +213,11 @@ class LMRecipe(Recipe):
                         f"was trained with ({tok.fingerprint()} vs {resume_tok.fingerprint()}); resume with the "
                         "run's own corpus or train a new run in another --out")
                 tok = resume_tok
-            docs = list(self.encode_docs(items, tok, data))
+            from tqdm.auto import tqdm
+
+            with tqdm(total=len(items), desc="tokenize", unit="item", leave=False, dynamic_ncols=True,
+                      disable=not show) as bar:
+                docs = list(self.encode_docs(_Counted(items, bar), tok, data))
             report.warn(f"while reading {data.corpus}", more=f"see manifest.json in {directory}")
             if not any(split == "train" for split, _ in docs):
                 raise DataError(f"no training document: {len(items)} item(s) read, {len(report.skipped)} file(s) "
@@ -163,7 +243,11 @@ class LMRecipe(Recipe):
             ck = load_checkpoint(resume_from)
             if ck.get("tokenizer"):
                 resume_tok = tokenizer_from_dict(ck["tokenizer"])
-        stores, tok, manifest = self.load_data(data, resume_tok, dist)
+        token = _PROGRESS.set(bool(cfg.train.progress))
+        try:
+            stores, tok, manifest = self.load_data(data, resume_tok, dist)
+        finally:
+            _PROGRESS.reset(token)
         spec = self.models[cfg.model]
         mc = dict(cfg.model_config)
         mc["vocab_size"] = tok.vocab_size
@@ -196,6 +280,11 @@ class LMRecipe(Recipe):
                                     max_len=data.block_size, pad_id=tok.pad_id, shuffle=False) \
                 if len(stores["valid"]) >= t.batch_size else None
         return train, valid
+
+
+def _tokenizer_label(data: Any) -> str:
+    name = getattr(data, "tokenizer", None)
+    return name if isinstance(name, str) else "corpus"
 
 
 def data_dict(data: Any) -> dict[str, Any]:

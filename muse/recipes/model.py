@@ -117,8 +117,9 @@ class MuseModel:
             raise ConfigError(f"num_return_sequences must be >= 1, got {num_return_sequences}")
         gen = dict(num_beams=num_beams, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                    top_p=top_p, repetition_penalty=repetition_penalty, seed=seed)
-        return _GENERATORS.get(self.kind, _unsupported)(self, request, num_return_sequences, gen, constraints,
-                                                        request_fields)
+        return get_recipe(self.kind).generate(self.loaded, request, constraints, num=num_return_sequences,
+                                              generation={k: v for k, v in gen.items() if v is not None},
+                                              device=self.device, **request_fields)
 
 
 def load(name_or_path: str | Path, device: str = "cpu") -> MuseModel:
@@ -139,55 +140,3 @@ def load(name_or_path: str | Path, device: str = "cpu") -> MuseModel:
     loaded = load_model(name_or_path, device=device)
     cls = (getattr(get_recipe(loaded.kind), "model_class", None) if loaded.kind else None) or MuseModel
     return cls(loaded, device)
-
-
-# ---------------------------------------------------------------- per kind
-def _request(cls: type, request: Any, fields: dict[str, Any]) -> Any:
-    if request is None:
-        try:
-            return cls(**fields)
-        except TypeError as e:
-            raise ConfigError(f"{cls.__name__}: {e}".replace("__init__() ", "")) from None
-    if fields:
-        raise ConfigError(f"give a {cls.__name__} or its fields as keywords, not both ({', '.join(fields)})")
-    if not isinstance(request, cls):
-        raise ConfigError(f"request must be a {cls.__name__}, got {type(request).__name__}")
-    return request
-
-
-def _melodies(m: MuseModel, request, n, gen, constraints, fields):  # noqa: ANN001, ANN202
-    from muse.music.compose import MelodyRequest, compose
-
-    if gen.pop("max_new_tokens") is not None:
-        raise ConfigError("a melody's length is set by bars, not max_new_tokens")
-    req = _request(MelodyRequest, request, fields)
-    return compose(m.loaded, req, m.generation_config.updated(**gen), constraints, num=n, device=m.device)
-
-
-def _poems(m: MuseModel, request, n, gen, constraints, fields):  # noqa: ANN001, ANN202
-    from muse.poetry.compose import PoemRequest, write_poems
-
-    if constraints:
-        raise ConfigError("poem constraints come from the request (form, rhyme, acrostic, lines)")
-    req = _request(PoemRequest, request, fields)
-    return write_poems(m.loaded, req, num=n, temperature=gen["temperature"], top_k=gen["top_k"], top_p=gen["top_p"],
-                       repetition_penalty=gen["repetition_penalty"], beam_size=gen["num_beams"],
-                       max_tokens=gen["max_new_tokens"], seed=gen["seed"], device=m.device)
-
-
-def _images(m: MuseModel, request, n, gen, constraints, fields):  # noqa: ANN001, ANN202
-    import torch
-
-    unused = [k for k, v in gen.items() if v is not None and k != "seed"] + list(fields) + (["constraints"] if constraints else [])
-    if request is not None or unused:
-        raise ConfigError(f"a GAN takes num_return_sequences and seed only (got {', '.join(unused) or 'a request'})")
-    g = None if gen["seed"] is None else torch.Generator().manual_seed(int(gen["seed"]))
-    return m.model.sample(n, generator=g)
-
-
-def _unsupported(m: MuseModel, *a: Any) -> list[Any]:
-    raise ConfigError(f"a {m.kind!r} model does not generate on its own"
-                      + ("; restyle a picture with muse.image.stylize or model.model.render" if m.kind == "style" else ""))
-
-
-_GENERATORS = {"melody": _melodies, "poem": _poems, "gan": _images}
