@@ -88,11 +88,51 @@ def train(
     callbacks: Sequence[Callback] = (),
     **train_kw: Any,
 ) -> FitResult:
-    """Train a model of ``kind`` (melody, poem, vae, gan, style) through its recipe and return the result.
+    """Train a model of ``kind`` through its recipe and return how the run ended.
 
-    ``train_kw`` are :class:`TrainConfig` fields (steps, batch_size, lr, device,
-    precision, max_time, ...); ``overrides`` are ``key=value`` strings such as
-    ``"model.n_layer=4"`` or ``"data.block_size=128"``.
+    Settings are layered: the recipe's defaults, then the ``config`` file, then
+    the explicit arguments, then ``overrides``. The run directory ``out`` gets
+    ``config.json``, ``metrics.csv``, ``loss.png``, ``checkpoints/`` and, at the
+    end, the exported model directory ``model/`` (load it with :func:`muse.load`).
+
+    Args:
+        kind: what to train: ``"melody"``, ``"poem"``, ``"vae"``, ``"gan"`` or
+            ``"style"`` (see :func:`muse.get_recipe`).
+        corpus: name of a built-in corpus (``"essen"``, ``"nottingham"``,
+            ``"tang"``, ``"english-poetry"``...); None keeps the recipe's or the
+            config file's corpus.
+        data: a file or folder of your own to train on instead of a built-in
+            corpus (wins over ``corpus`` when both are given).
+        model: the recipe's model name: ``"lstm"``, ``"gru"``, ``"rnn"`` or
+            ``"transformer"`` (melody, poem), ``"vae"`` or ``"vae-hier"`` (vae),
+            ``"dcgan"`` (gan), ``"fast_style"`` (style). None: the recipe's default.
+        out: run directory; default ``runs/<kind>``. It must not hold a run yet
+            unless ``resume`` is True.
+        resume: continue the run in ``out`` from ``checkpoints/last.pt`` (its
+            ``config.json`` is reused; ``out`` is required).
+        config: a TOML, YAML or JSON file with ``model``, ``model_config``,
+            ``data``, ``train`` and ``out`` sections.
+        overrides: ``key=value`` strings applied last, e.g.
+            ``"model.n_layer=4"``, ``"data.block_size=128"``, ``"train.lr=3e-4"``;
+            a bare key must name exactly one known setting.
+        callbacks: :class:`muse.Callback` objects called during training (main
+            process only).
+        **train_kw: :class:`muse.TrainConfig` fields (``steps``, ``batch_size``,
+            ``lr``, ``device``, ``precision``, ``max_time``...); None values are ignored.
+
+    Returns:
+        FitResult: ``step`` (optimiser steps done), ``best_val`` (best validation
+        loss or None), ``stopped`` (why it ended: steps, epochs, max_time,
+        early_stopping or interrupted), ``run_dir``, ``last_checkpoint``,
+        ``best_checkpoint`` (paths or None) and ``train_seconds``.
+
+    Example:
+        >>> import muse
+        >>> result = muse.train("melody", corpus="nottingham", model="lstm", out="runs/nottingham",
+        ...                     steps=200, batch_size=16, device="cpu")
+        >>> result.stopped
+        'steps'
+        >>> model = muse.load("runs/nottingham")
     """
     base = None
     run_dir = Path(out) if out else None

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 from muse.cli.options import add_device_flag, add_generation_flags, generation_overrides, resolve_device, subparser
 
@@ -40,10 +42,40 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+BATCH = 8
+"""Melodies generated at a time by ``muse melody``: each batch is written, path by path, before the next
+is generated. Batch ``k`` (from 0) is seeded ``seed + k * BATCH``, as :func:`~muse.music.compose.compose`
+seeds its own later batches, so ``--num`` up to ``BATCH`` gives exactly what one
+``generate_melodies(num=..., seed=...)`` call gives."""
+
+
+def write_melodies(batches: Iterable[Sequence[Any]], total: int, out: Path, *, prefix: str, wav: bool, png: bool,
+                   synth: str) -> int:
+    """Write melodies batch by batch as ``<prefix>_001``, ``<prefix>_002``, ... and print each one's files
+    (one stdout line) as soon as they are written. With ``total`` > 1, a ``prefix`` bar runs on stderr
+    when it is a terminal. Returns how many were written."""
+    from tqdm import tqdm
+
+    from muse.music.compose import save_melodies
+
+    written = 0
+    with tqdm(total=total, desc=prefix, unit="melody", leave=False, file=sys.stderr,
+              disable=None if total > 1 else True) as bar:
+        for batch in batches:
+            for mel in batch:
+                (files,) = save_melodies([mel], out, prefix=prefix, wav=wav, png=png, synth=synth, start=written + 1)
+                written += 1
+                tqdm.write("  ".join(str(f) for f in files.values()), file=sys.stdout)
+                sys.stdout.flush()
+                bar.update(1)
+    return written
+
+
 def run(args: argparse.Namespace) -> int:
-    from muse.music.compose import DEFAULT_MELODY_MODEL, generate_melodies, save_melodies
+    from muse.music.compose import DEFAULT_MELODY_MODEL, generate_melodies
     from muse.music.midi_io import parse_primer, read_melodies
     from muse.errors import DataError
+    from muse.recipes.hub import load_model
 
     primer = None
     if args.primer:
@@ -53,13 +85,24 @@ def run(args: argparse.Namespace) -> int:
         primer = mels[0]
     elif args.primer_notes:
         primer = parse_primer(args.primer_notes)
-    melodies = generate_melodies(
-        args.model or DEFAULT_MELODY_MODEL, bars=args.bars, num=args.num, key=args.key, scale=args.scale,
-        low=args.low, high=args.high, primer=primer, qpm=args.qpm,
+    device = resolve_device(args.device)
+    lm = load_model(args.model or DEFAULT_MELODY_MODEL, device=device, expect_kind="melody")
+    generation = generation_overrides(args, rename={"num_beams": "beam_size"})
+    seed = generation.pop("seed", None)
+    if seed is None:
+        seed = lm.generation_config.seed
+    request = dict(
+        bars=args.bars, key=args.key, scale=args.scale, low=args.low, high=args.high, primer=primer, qpm=args.qpm,
         time_signature=args.time_signature if primer is None or args.time_signature != "4/4" else primer.time_signature,
-        start_with_note=args.start_with_note, device=resolve_device(args.device),
-        **generation_overrides(args, rename={"num_beams": "beam_size"}))
-    files = save_melodies(melodies, Path(args.out), wav=not args.no_wav, png=not args.no_png, synth=args.synth)
-    for f in files:
-        print("  ".join(str(p) for p in f.values()))
+        start_with_note=args.start_with_note, device=device, **generation)
+    sizes = [min(BATCH, args.num - done) for done in range(0, args.num, BATCH)] or [args.num]  # [num < 1]: its error
+
+    def batches():  # noqa: ANN202
+        done = 0
+        for n in sizes:
+            yield generate_melodies(lm, num=n, seed=None if seed is None else seed + done, **request)
+            done += n
+
+    write_melodies(batches(), max(args.num, 0), Path(args.out), prefix="melody", wav=not args.no_wav,
+                   png=not args.no_png, synth=args.synth)
     return 0

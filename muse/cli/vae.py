@@ -72,9 +72,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from muse.cli.melody import write_melodies
     from muse.errors import ConfigError, DataError
     from muse.music import latent_space as ls
-    from muse.music.compose import save_melodies
 
     if not args.action:
         raise ConfigError("say what to do: muse vae {sample,encode,decode,interpolate,reconstruct,attribute} ...")
@@ -83,10 +83,9 @@ def run(args: argparse.Namespace) -> int:
     opts = {k: v for k, v in dict(temperature=args.temperature, seed=args.seed).items() if v is not None}
 
     def save(mels, prefix):
-        files = save_melodies(mels, Path(args.out), prefix=prefix, wav=not args.no_wav, png=not args.no_png,
-                              synth=args.synth)
-        for f in files:
-            print("  ".join(str(p) for p in f.values()))
+        # one file at a time: each path is printed as soon as it is written (a bar on a terminal when several)
+        write_melodies([mels], len(mels), Path(args.out), prefix=prefix, wav=not args.no_wav, png=not args.no_png,
+                       synth=args.synth)
 
     if args.action == "sample":
         save(ls.sample_melodies(vae, args.num, **opts), "sample")

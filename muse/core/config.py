@@ -17,51 +17,92 @@ from muse.errors import ConfigError
 
 @dataclass
 class TrainConfig:
-    """How to train: the loop, optimiser, precision, checkpoints, logging."""
+    """How to train: the loop, optimiser, precision, checkpoints, logging.
+
+    Every field is also a keyword of :func:`muse.train` and a ``train.<field>``
+    override; each recipe replaces some defaults with values that suit its kind.
+    Training ends at the first limit reached: ``steps``, ``epochs``, ``max_time``,
+    early stopping (``patience``) or Ctrl-C.
+
+    Example:
+        >>> import muse
+        >>> cfg = muse.TrainConfig(steps=500, batch_size=16, lr=3e-4, precision="bf16-mixed")
+        >>> cfg.validate()
+        >>> result = muse.train("poem", corpus="tang", out="runs/tang", steps=500, lr=3e-4)
+    """
 
     steps: int | None = 1000
     """Optimiser steps to train for (None: until epochs/max_time end)."""
     epochs: float | None = None
+    """Passes over the training data (fractions allowed; None: no epoch limit)."""
     max_time: float | None = None
     """Wall-clock budget in seconds, counted across resumes."""
     batch_size: int = 32
     """Global batch size (split across distributed ranks)."""
     grad_accum: int = 1
+    """Batches of ``batch_size`` accumulated per optimiser step (effective batch: their product)."""
     lr: float = 1e-3
+    """Peak AdamW learning rate, reached at the end of warmup."""
     min_lr: float = 1e-4
+    """Learning rate at the end of the cosine or linear decay."""
     warmup_steps: int = 100
+    """Steps of linear warmup from about 0 to ``lr``."""
     schedule: str = "cosine"
     """cosine | linear | constant (after warmup)."""
     weight_decay: float = 0.1
+    """AdamW weight decay of weight matrices (biases and norm gains get none)."""
     beta1: float = 0.9
+    """AdamW decay rate of the first-moment (mean) estimate."""
     beta2: float = 0.99
+    """AdamW decay rate of the second-moment (variance) estimate."""
     grad_clip: float = 1.0
     """Max global grad norm; 0 disables clipping (the norm is still logged)."""
     eval_every: int = 200
+    """Optimiser steps between validation evaluations (an improvement saves ``best``)."""
     eval_batches: int = 20
+    """Validation batches per evaluation (the same fixed batches each time)."""
     save_every: int | None = None
     """Steps between `last` checkpoints (default: eval_every)."""
     log_every: int = 10
+    """Optimiser steps between rows of training metrics (``metrics.csv``, progress bar)."""
     patience: int | None = None
     """Early stopping: evaluations without improvement before stopping."""
     min_delta: float = 0.0
+    """Early stopping: how much the validation loss must drop to count as an improvement."""
     seed: int = 1337
+    """Seed of Python's, NumPy's and torch's random generators."""
     deterministic: bool = False
+    """Use torch's deterministic algorithms (slower; a warning where none exists)."""
     device: str = "auto"
+    """auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps."""
     precision: str = "fp32"
+    """fp32 | bf16-mixed | fp16-mixed (autocast; fp16 adds a gradient scaler)."""
     compile: bool = False
+    """Run the model through ``torch.compile``."""
     progress: bool = True
+    """Show a progress bar."""
     tensorboard: bool = True
     """Also log to TensorBoard when it is installed."""
 
     def validate(self) -> None:
+        """Check the settings together.
+
+        Raises:
+            ConfigError: an unknown ``precision``, ``schedule`` or ``device``, no
+                limit at all (``steps``, ``epochs`` and ``max_time`` all None), or a
+                count (``batch_size``, ``grad_accum``, ``eval_every``...) below 1.
+
+        Example:
+            >>> import muse
+            >>> muse.TrainConfig(precision="bf16-mixed", device="cuda:0").validate()
+        """
         if self.precision not in ("fp32", "bf16-mixed", "fp16-mixed"):
             raise ConfigError(f"precision must be fp32, bf16-mixed or fp16-mixed, not {self.precision!r}")
         if self.schedule not in ("cosine", "linear", "constant"):
             raise ConfigError(f"schedule must be cosine, linear or constant, not {self.schedule!r}")
         if self.steps is None and self.epochs is None and self.max_time is None:
             raise ConfigError("give at least one of steps, epochs or max_time")
-        for name in ("batch_size", "grad_accum", "eval_every", "log_every"):
+        for name in ("batch_size", "grad_accum", "eval_every", "eval_batches", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
@@ -70,20 +111,63 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
-    """Everything needed to (re)start a run. Saved as ``config.json``."""
+    """Everything needed to (re)start a run. Saved as ``config.json``.
+
+    :func:`muse.train` builds one from its arguments and writes it into the run
+    directory; ``muse.train(kind, out=..., resume=True)`` reads it back.
+
+    Example:
+        >>> import muse
+        >>> cfg = muse.RunConfig(kind="melody", model="lstm", data={"corpus": "nottingham"},
+        ...                      train=muse.TrainConfig(steps=200), out="runs/nottingham")
+        >>> muse.RunConfig.from_dict(cfg.to_dict()) == cfg
+        True
+    """
 
     kind: str
+    """The recipe: melody | poem | vae | gan | style."""
     model: str
+    """The recipe's model name (e.g. ``lstm``, ``transformer``, ``vae``, ``dcgan``)."""
     model_config: dict[str, Any] = field(default_factory=dict)
+    """Architecture hyper-parameters: keys of the model class's ``Config`` (``n_layer``, ``n_embd``...)."""
     data: dict[str, Any] = field(default_factory=dict)
+    """The recipe's data settings (``corpus``, ``block_size``...)."""
     train: TrainConfig = field(default_factory=TrainConfig)
+    """How to train."""
     out: str = "runs/run"
+    """Run directory: config, metrics, checkpoints and the exported model."""
 
     def to_dict(self) -> dict[str, Any]:
+        """This config as plain, JSON-able data (what ``config.json`` holds).
+
+        Returns:
+            dict: ``kind``, ``model``, ``model_config``, ``data``, ``train`` (a dict of
+            :class:`TrainConfig` fields) and ``out``.
+
+        Example:
+            >>> import muse
+            >>> muse.RunConfig(kind="poem", model="transformer").to_dict()["train"]["steps"]
+            1000
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        """Rebuild a config from :meth:`to_dict` output (e.g. a run's ``config.json``).
+
+        Args:
+            d: a dict with the keys of :meth:`to_dict`; ``train`` may be partial
+                (missing fields take :class:`TrainConfig` defaults).
+
+        Returns:
+            RunConfig: the config. Unknown keys raise ConfigError.
+
+        Example:
+            >>> import json, muse
+            >>> cfg = muse.RunConfig.from_dict(json.load(open("runs/nottingham/config.json")))
+            >>> cfg.kind
+            'melody'
+        """
         d = dict(d)
         train = dataclass_from_dict(TrainConfig, d.pop("train", {}) or {}, where="train")
         check_keys(d, {f.name for f in fields(cls)} - {"train"}, where="run config")

@@ -201,7 +201,12 @@ class Trainer:
     # ------------------------------------------------------------- evaluation
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Mean metrics over ``eval_batches`` fixed validation batches, token-weighted when known."""
+        """Mean metrics over ``eval_batches`` fixed validation batches, token-weighted when known.
+
+        Every evaluation, the one after the last step included, reads at most
+        ``eval_batches`` batches (fewer when the split has fewer), never the whole
+        split. With ``progress`` the main process shows a transient ``valid`` bar.
+        """
         if self.val_data is None:
             return {}
         saved_rng = torch.get_rng_state()
@@ -213,15 +218,26 @@ class Trainer:
         if spe:
             n = min(n, spe)
         ctx = StepContext(step=self.step, training=False, max_steps=self.total_steps)
-        for i in range(n):
-            batch = {k: v.to(self.device) for k, v in self.val_data.batch(i).items()}
-            with autocast(self.device, self.cfg.precision):
-                out = self.model.loss(batch, ctx)
-            w = float(out["ntokens"]) if "ntokens" in out else 1.0
-            weight_total += w
-            for k, v in out.items():
-                if k != "ntokens" and torch.is_tensor(v) and v.numel() == 1:
-                    sums[k] = sums.get(k, 0.0) + float(v) * w
+        bar = None
+        if self.dist.is_main and self.cfg.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc="valid", unit="batch", leave=False, dynamic_ncols=True)
+        try:
+            for i in range(n):
+                batch = {k: v.to(self.device) for k, v in self.val_data.batch(i).items()}
+                with autocast(self.device, self.cfg.precision):
+                    out = self.model.loss(batch, ctx)
+                w = float(out["ntokens"]) if "ntokens" in out else 1.0
+                weight_total += w
+                for k, v in out.items():
+                    if k != "ntokens" and torch.is_tensor(v) and v.numel() == 1:
+                        sums[k] = sums.get(k, 0.0) + float(v) * w
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
         keys = sorted(sums)
         vec = torch.tensor([sums[k] for k in keys] + [weight_total], dtype=torch.float64, device=self.device)
         D.all_reduce_sum(vec)

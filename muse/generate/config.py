@@ -33,6 +33,18 @@ class GenerationConfig:
       extensions with the highest log-probability survive.
 
     Finished beams are ranked by ``sum log p / n_generated ** length_penalty``.
+
+    Every model directory saves its defaults as ``generation_config.json``
+    (:attr:`muse.MuseModel.generation_config`); user settings are merged over
+    them with :meth:`updated`.
+
+    Example:
+        >>> import muse
+        >>> from muse.generate.sampler import generate
+        >>> poet = muse.load("poem-tang")
+        >>> cfg = poet.generation_config.updated(temperature=0.7, top_k=40, seed=0)
+        >>> greedy = muse.GenerationConfig(max_new_tokens=20, do_sample=False)
+        >>> ids = generate(poet.model, [poet.tokenizer.bos_id], greedy)[0]
     """
 
     max_new_tokens: int = 256
@@ -65,7 +77,20 @@ class GenerationConfig:
     """Reuse the model state between steps; False recomputes the (cropped) context every step."""
 
     def validate(self) -> "GenerationConfig":
-        """Raise ConfigError for out-of-range or wrongly typed settings; return self."""
+        """Raise ConfigError for out-of-range or wrongly typed settings; return self.
+
+        Returns:
+            GenerationConfig: this config, unchanged, so calls can be chained.
+
+        Raises:
+            ConfigError: e.g. ``temperature <= 0``, ``top_p`` outside (0, 1], or
+                ``num_return_sequences > num_beams`` in beam search.
+
+        Example:
+            >>> import muse
+            >>> muse.GenerationConfig(num_beams=4, num_return_sequences=2).validate().num_beams
+            4
+        """
         try:
             return self._validate()
         except TypeError as e:
@@ -100,15 +125,49 @@ class GenerationConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
+        """Every setting as a plain dict.
+
+        Returns:
+            dict[str, Any]: field name -> value, all fields included.
+
+        Example:
+            >>> import muse
+            >>> muse.GenerationConfig(top_k=40).to_dict()["top_k"]
+            40
+        """
         return asdict(self)
 
     def to_diff_dict(self) -> dict[str, Any]:
-        """Only the settings that differ from the defaults (what ``generation_config.json`` holds)."""
+        """Only the settings that differ from the defaults (what ``generation_config.json`` holds).
+
+        Returns:
+            dict[str, Any]: field name -> value for the non-default fields.
+
+        Example:
+            >>> import muse
+            >>> muse.GenerationConfig(temperature=0.8, top_p=0.95).to_diff_dict()
+            {'temperature': 0.8, 'top_p': 0.95}
+        """
         default = GenerationConfig()
         return {k: v for k, v in asdict(self).items() if v != getattr(default, k)}
 
     def updated(self, **overrides: Any) -> "GenerationConfig":
-        """A validated copy with every override that is not None applied (unknown names are errors)."""
+        """A validated copy with every override that is not None applied (unknown names are errors).
+
+        Args:
+            **overrides: field names and values (``temperature=0.7``,
+                ``num_beams=4``...); None leaves that setting as it is, an unknown
+                name raises ConfigError.
+
+        Returns:
+            GenerationConfig: a new, validated config; this one is not changed.
+
+        Example:
+            >>> import muse
+            >>> base = muse.GenerationConfig(temperature=0.8)
+            >>> base.updated(temperature=None, top_k=20).to_diff_dict()
+            {'temperature': 0.8, 'top_k': 20}
+        """
         valid = {f.name for f in fields(self)}
         unknown = sorted(set(overrides) - valid)
         if unknown:
@@ -116,14 +175,42 @@ class GenerationConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None}).validate()
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``generation_config.json`` into ``directory``."""
+        """Write ``generation_config.json`` into ``directory``.
+
+        Only non-default settings are written (:meth:`to_diff_dict`).
+
+        Args:
+            directory: an existing folder, normally a model directory.
+
+        Returns:
+            Path: the file written, ``directory / "generation_config.json"``.
+
+        Example:
+            >>> import muse
+            >>> muse.GenerationConfig(temperature=0.9).save_pretrained(".")
+            PosixPath('generation_config.json')
+        """
         path = Path(directory) / FILE_NAME
         path.write_text(json.dumps(self.to_diff_dict(), indent=1) + "\n", encoding="utf-8")
         return path
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "GenerationConfig":
-        """Read ``generation_config.json`` from a model directory (defaults when it has none)."""
+        """Read ``generation_config.json`` from a model directory (defaults when it has none).
+
+        Args:
+            directory: the folder holding ``generation_config.json``.
+
+        Returns:
+            GenerationConfig: the validated settings; all defaults when the file
+            is absent. An unreadable or invalid file raises ConfigError.
+
+        Example:
+            >>> import muse
+            >>> path = muse.shipped_models()["poem-tang"]
+            >>> muse.GenerationConfig.from_pretrained(path).temperature
+            0.8
+        """
         path = Path(directory) / FILE_NAME
         if not path.is_file():
             return cls()
@@ -137,7 +224,20 @@ class GenerationConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GenerationConfig":
-        """Build from a plain dict, rejecting unknown keys; the result is validated."""
+        """Build from a plain dict, rejecting unknown keys; the result is validated.
+
+        Args:
+            d: field name -> value (e.g. :meth:`to_dict` or :meth:`to_diff_dict`
+                output); missing fields take their defaults.
+
+        Returns:
+            GenerationConfig: the validated config.
+
+        Example:
+            >>> import muse
+            >>> muse.GenerationConfig.from_dict({"num_beams": 3, "do_sample": False}).num_beams
+            3
+        """
         valid = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - valid)
         if unknown:

@@ -52,10 +52,41 @@ def generate(
 ) -> list[list[int]]:
     """Continue ``prompt`` (one id list, or a list of them) with ``model``.
 
-    Returns ``num_return_sequences`` full sequences (prompt + generated ids, no
-    ``eos_id``) per prompt, grouped by prompt in input order; beam search
-    returns its best hypotheses first. ``device`` is where the model lives
-    (default: the device of its parameters).
+    This is the token-level decoder under :func:`muse.generate_melodies`,
+    :func:`muse.write_poems` and :meth:`muse.MuseModel.generate`; it knows
+    nothing about music or text. Note that ``muse.generate`` can be shadowed by
+    the ``muse.generate`` subpackage once that is imported, so import the
+    function from ``muse.generate.sampler``.
+
+    Args:
+        model: a token language model (``TransformerLM`` or ``RNNLM``, e.g.
+            ``muse.load("poem-tang").model``).
+        prompt: token ids to continue: one list (``[bos_id, ...]``) or a list of
+            lists; every prompt needs at least one id, all below the vocabulary size.
+        config: the decoding settings (sampling, greedy or beam search, length,
+            seed...); validated first.
+        constraints: hard constraints; at every step the ids their masks forbid
+            get probability 0 (ConstraintError when none is left). Check them
+            against the tokenizer (``c.check(tokenizer)``) before calling.
+        device: where the model lives; None: the device of its parameters.
+        callback: ``callback(step, new_ids)`` after each step, with the id chosen
+            per row (None for finished rows); None: no callback.
+
+    Returns:
+        list[list[int]]: ``config.num_return_sequences`` full sequences (prompt +
+        generated ids, without ``eos_id``) per prompt, grouped by prompt in input
+        order; beam search returns its best hypotheses first.
+
+    Example:
+        >>> import muse
+        >>> from muse.generate.sampler import generate
+        >>> poet = muse.load("poem-tang")
+        >>> cfg = muse.GenerationConfig(max_new_tokens=10, num_return_sequences=2, seed=0)
+        >>> prompt = [poet.tokenizer.bos_id, *poet.tokenizer.encode("春")]
+        >>> seqs = generate(poet.model, prompt, cfg)
+        >>> len(seqs), len(seqs[0])
+        (2, 12)
+        >>> text = poet.tokenizer.decode(seqs[0])
     """
     config.validate()
     prompts = _normalise_prompts(prompt)

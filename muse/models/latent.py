@@ -84,7 +84,26 @@ ATTRIBUTES_FILE = "attributes.json"
 
 
 class AttributeVectors:
-    """Named attribute vectors of one latent space (all the same size)."""
+    """Named attribute vectors of one latent space (all the same size).
+
+    A mapping-like container (``vecs["note_density"]``, ``"name" in vecs``,
+    ``len(vecs)``, iteration over names). A trained VAE carries its own as
+    ``muse.load_vae(...).attributes``; :func:`muse.attribute_vectors` computes new
+    ones from a corpus.
+
+    Args:
+        vectors: initial vectors, name -> 1-D tensor (or anything
+            ``torch.as_tensor`` accepts), stored as float32 on the CPU; all must
+            have the same length. None: start empty.
+
+    Example:
+        >>> import torch, muse
+        >>> vecs = muse.AttributeVectors({"note_density": torch.ones(4)})
+        >>> vecs.names(), vecs.dim
+        (['note_density'], 4)
+        >>> vecs.apply(torch.zeros(4), "note_density", amount=0.5)
+        tensor([0.5000, 0.5000, 0.5000, 0.5000])
+    """
 
     def __init__(self, vectors: Mapping[str, torch.Tensor] | None = None):
         self._vectors: dict[str, torch.Tensor] = {}
@@ -93,11 +112,31 @@ class AttributeVectors:
 
     @property
     def dim(self) -> int | None:
-        """Size of the vectors, or None while empty."""
+        """Size of the vectors (the latent dimension), or None while empty."""
         return next(iter(self._vectors.values())).shape[0] if self._vectors else None
 
     def fit(self, name: str, zs: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """Compute and store the attribute vector ``name`` from codes and attribute values."""
+        """Compute and store the attribute vector ``name`` from codes and attribute values.
+
+        The vector is the mean code of the top quartile of ``values`` minus the
+        mean code of the bottom quartile (MusicVAE's recipe); it replaces any
+        vector already stored under ``name``.
+
+        Args:
+            name: the attribute's name (e.g. ``"note_density"``).
+            zs: codes ``[N, D]``, one per example (N >= 2).
+            values: the attribute measured on each example, ``[N]``, all finite.
+
+        Returns:
+            torch.Tensor: the new vector ``[D]``.
+
+        Example:
+            >>> import torch, muse
+            >>> vecs = muse.AttributeVectors()
+            >>> zs = torch.tensor([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+            >>> vecs.fit("loudness", zs, torch.tensor([0.0, 1.0, 2.0, 3.0]))
+            tensor([3., 0.])
+        """
         vec = attribute_vector(zs, values)
         self[name] = vec
         return vec
@@ -127,18 +166,69 @@ class AttributeVectors:
         return len(self._vectors)
 
     def names(self) -> list[str]:
+        """The attribute names, in the order they were added.
+
+        Returns:
+            list[str]: e.g. ``['note_density', 'mean_interval', 'syncopation', 'pitch_span']``.
+
+        Example:
+            >>> import muse
+            >>> muse.load_vae("vae-2bar").attributes.names()
+            ['note_density', 'mean_interval', 'syncopation', 'pitch_span']
+        """
         return list(self._vectors)
 
     def apply(self, z: torch.Tensor, name: str, amount: float | torch.Tensor = 1.0) -> torch.Tensor:
-        """Move ``z`` by ``amount`` times the vector ``name``."""
+        """Move ``z`` by ``amount`` times the vector ``name``.
+
+        Args:
+            z: a code ``[D]`` or a batch of codes ``[B, D]``.
+            name: the attribute (DataError listing the known ones if absent).
+            amount: how far to move: a float (negative moves away from the
+                attribute) or one value per code, ``[B]``. Default 1.0.
+
+        Returns:
+            torch.Tensor: ``z + amount * vector``, with ``z``'s shape, dtype and device.
+
+        Example:
+            >>> import torch, muse
+            >>> vecs = muse.AttributeVectors({"pitch_span": torch.tensor([1.0, -1.0])})
+            >>> vecs.apply(torch.zeros(2, 2), "pitch_span", torch.tensor([1.0, 2.0]))
+            tensor([[ 1., -1.],
+                    [ 2., -2.]])
+        """
         return apply_attribute(z, self[name], amount)
 
     def to_dict(self) -> dict[str, list[float]]:
-        """JSON-able ``{name: [floats]}``."""
+        """The vectors as plain data.
+
+        Returns:
+            dict[str, list[float]]: JSON-able ``{name: [floats]}``, what
+            :meth:`save` writes.
+
+        Example:
+            >>> import torch, muse
+            >>> muse.AttributeVectors({"syncopation": torch.tensor([0.5, 1.0])}).to_dict()
+            {'syncopation': [0.5, 1.0]}
+        """
         return {name: vec.tolist() for name, vec in self._vectors.items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AttributeVectors":
+        """Vectors from :meth:`to_dict` output.
+
+        Args:
+            d: ``{name: [numbers]}``; every list must hold finite numbers and all
+                lists the same count (DataError otherwise).
+
+        Returns:
+            AttributeVectors: the vectors, as float32 tensors.
+
+        Example:
+            >>> import muse
+            >>> muse.AttributeVectors.from_dict({"note_density": [0.1, -0.2, 0.3]}).dim
+            3
+        """
         out = cls()
         for name, vals in d.items():
             if not isinstance(vals, (list, tuple)) or not all(
@@ -149,12 +239,34 @@ class AttributeVectors:
         return out
 
     def save(self, path: str | Path) -> None:
-        """Write the vectors as JSON."""
+        """Write the vectors as a JSON file (see :meth:`to_dict`).
+
+        Args:
+            path: the file to write (e.g. ``attributes.json``); it is overwritten.
+
+        Example:
+            >>> import muse
+            >>> muse.load_vae("vae-2bar").attributes.save("attributes.json")
+        """
         Path(path).write_text(json.dumps(self.to_dict()), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> "AttributeVectors":
-        """Read vectors written by :meth:`save`."""
+        """Read vectors written by :meth:`save`.
+
+        Args:
+            path: a JSON file holding ``{name: [numbers]}``; unreadable or malformed
+                files raise DataError naming the file.
+
+        Returns:
+            AttributeVectors: the vectors.
+
+        Example:
+            >>> import muse
+            >>> vecs = muse.AttributeVectors.load("attributes.json")
+            >>> "note_density" in vecs
+            True
+        """
         try:
             d = json.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as e:

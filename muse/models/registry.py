@@ -46,7 +46,26 @@ def model_class(name: str) -> type[nn.Module]:
 
 
 def build_model(name: str, config: dict[str, Any] | None = None) -> nn.Module:
-    """Build a registered model from a plain dict, rejecting unknown keys."""
+    """Build a registered model from a plain dict, rejecting unknown keys.
+
+    Args:
+        name: the registered architecture: ``"rnn"``, ``"transformer"``, ``"vae"``,
+            ``"dcgan"``, ``"digit_classifier"`` or ``"fast_style"`` (an unknown
+            name raises ConfigError listing the known ones).
+        config: fields of the model class's nested ``Config`` dataclass (e.g.
+            ``vocab_size``, ``n_layer``, ``n_embd``); missing fields take their
+            defaults, unknown keys raise ConfigError. None: all defaults.
+
+    Returns:
+        nn.Module: a freshly initialised (untrained) model, with ``model_name``
+        and ``config`` set.
+
+    Example:
+        >>> import muse
+        >>> model = muse.build_model("transformer", {"vocab_size": 100, "n_layer": 2, "n_head": 2, "n_embd": 64})
+        >>> type(model).__name__, model.config.n_layer
+        ('TransformerLM', 2)
+    """
     cls = model_class(name)
     cfg_cls = cls.Config  # type: ignore[attr-defined]
     config = dict(config or {})

@@ -10,6 +10,7 @@ from muse.generate.config import GenerationConfig
 from muse.generate.constraints import Constraint
 from muse.generate.sampler import generate
 from muse.music.constraints import MelodyConstraint
+from muse.music.interop import MelodySource, as_melody
 from muse.music.melody import Melody
 from muse.music.theory import (GENERATION_TIME_SIGNATURES, KEY_MODES, MINOR_LIKE, key_name, parse_time_signature,
                                scale_intervals, scale_pitch_classes, scale_pitches, tonic_pitch_class)
@@ -47,8 +48,9 @@ class MelodyRequest:
     """Lowest MIDI pitch allowed."""
     high: int = 127
     """Highest MIDI pitch allowed."""
-    primer: Melody | None = None
-    """A melody to continue; its notes are kept exactly."""
+    primer: MelodySource | None = None
+    """A melody to continue; its notes are kept exactly. A :class:`Melody`, a MIDI/MusicXML/ABC
+    file path, a ``pretty_midi.PrettyMIDI`` or a music21 stream (see :func:`muse.music.interop.as_melody`)."""
     qpm: float | None = None
     """Tempo (default: the primer's, else 120)."""
     time_signature: str | tuple[int, int] | None = None
@@ -107,7 +109,9 @@ def compose(
     if num < 1:
         raise ConfigError(f"num must be >= 1, got {num}")
     gen = generation or lm.generation_config
-    primer = req.primer
+    given = None if req.primer is None else as_melody(req.primer, what="primer",
+                                                       steps_per_quarter=tok.steps_per_quarter)
+    primer = given
     if primer is not None and primer.steps_per_quarter != tok.steps_per_quarter:
         raise DataError(f"primer is on a grid of {primer.steps_per_quarter} steps per quarter, "
                         f"the model uses {tok.steps_per_quarter}")
@@ -151,7 +155,7 @@ def compose(
         mel = tok.decode_melody(seq, transform, like=like).slice(0, total)  # a last note ends with the melody
         mel = replace(mel, qpm=template.qpm, time_signature=ts, key=out_key, total_steps=total)
         if primer is not None:
-            mel = _keep_primer(req.primer, mel)
+            mel = _keep_primer(given, mel)
             mel = replace(mel, key=out_key)
         out.append(mel)
     return out
@@ -171,7 +175,7 @@ def generate_melodies(
     top_p: float | None = None,
     beam_size: int | None = None,
     branch_factor: int | None = None,
-    primer: Melody | None = None,
+    primer: MelodySource | None = None,
     qpm: float | None = None,
     time_signature: str | tuple[int, int] | None = None,
     start_with_note: bool = False,
@@ -184,8 +188,10 @@ def generate_melodies(
     Sampling settings default to the model's ``generation_config.json``; any
     :class:`~muse.generate.config.GenerationConfig` field can be given here.
     ``key``/``scale`` and ``low``/``high`` are hard constraints: every generated
-    pitch lies in the scale and the range. A primer is continued from its end;
-    its notes are kept exactly. Without a primer a melody may open with a
+    pitch lies in the scale and the range. A primer (a :class:`Melody`, a
+    MIDI/MusicXML/ABC file path, a ``pretty_midi.PrettyMIDI`` or a music21 stream;
+    files and objects give their melody line) is continued from its end; its notes
+    are kept exactly. Without a primer a melody may open with a
     pick-up (rests, then a lead-in note; at most two bars of rest), as most of
     the tunes the model learned from do; ``start_with_note`` makes the first
     step a note.
@@ -210,8 +216,15 @@ def _keep_primer(primer: Melody, mel: Melody) -> Melody:
 
 
 def save_melodies(melodies: Sequence[Melody], out_dir: str | Path, *, prefix: str = "melody", wav: bool = True,
-                  png: bool = True, synth: str = "auto") -> list[dict[str, Path]]:
-    """Write ``<prefix>_NNN.mid`` (+ .wav, + piano-roll .png) for each melody."""
+                  png: bool = True, synth: str = "auto", start: int = 1) -> list[dict[str, Path]]:
+    """Write ``<prefix>_NNN.mid`` (+ .wav, + piano-roll .png) for each melody.
+
+    Numbers begin at ``start`` (default 1), so melodies written a few at a time
+    continue one sequence: ``save_melodies(first, out)`` then
+    ``save_melodies(more, out, start=len(first) + 1)``.
+    """
+    if start < 1:
+        raise ConfigError(f"start must be >= 1, got {start}")
     from muse.music.midi_io import write_midi
     from muse.music.pianoroll import plot_pianoroll
     from muse.music.render import render_wav
@@ -222,7 +235,7 @@ def save_melodies(melodies: Sequence[Melody], out_dir: str | Path, *, prefix: st
     except OSError as e:
         raise DataError(f"cannot create output folder ({e.strerror})", out) from None
     written = []
-    for i, mel in enumerate(melodies, 1):
+    for i, mel in enumerate(melodies, start):
         stem = out / f"{prefix}_{i:03d}"
         files = {"mid": write_midi(mel, stem.with_suffix(".mid"))}
         if wav:

@@ -276,6 +276,41 @@ def iter_corpus(
     pieces are skipped and recorded in ``report`` (pass a :class:`CorpusReport` to
     read it afterwards). Filters default to Magenta's (:data:`MAGENTA_FILTERS`);
     ``voices`` defaults to the corpus's own setting ("melody" for folders).
+
+    Args:
+        name_or_dir: a built-in corpus (``"essen"``, ``"nottingham"``,
+            ``"oneills"``, ``"ryans"``, ``"bach"``, ``"bach-all"``), a folder
+            (searched recursively for .mid .midi .musicxml .xml .mxl .abc) or one file.
+        workers: parser processes; <= 1 parses in this process.
+        progress: show a progress bar (on stderr).
+        limit: parse at most this many pieces (ABC tunes or files); None: all.
+        steps_per_quarter: grid resolution, in steps per quarter note (4:
+            sixteenth notes).
+        min_bars: drop melodies shorter than this many bars (default 7).
+        min_pitches: drop melodies with fewer distinct pitches (default 5).
+        max_steps: cut longer melodies at bar lines into segments of at most this
+            many steps (default 512); None: no cut.
+        split_silence_bars: split at rests of at least this many bars (default
+            1.0); None: no split.
+        voices: ``"melody"``, ``"all"`` or ``"satb"`` (see
+            :func:`muse.read_melodies`); None: the corpus's own setting.
+        report: a :class:`~muse.music.corpora.CorpusReport` to fill with counts,
+            timing and skipped pieces; None: a private one.
+        chunk_size: pieces handed to a worker at a time.
+
+    Returns:
+        Iterator[tuple[str, Melody]]: ``(piece_id, melody)`` pairs; the id is the
+        source path relative to the corpus root, plus ``#n`` for the n-th tune of
+        an ABC file, and is shared by all melodies of one piece.
+
+    Example:
+        >>> import muse
+        >>> from muse.music.corpora import CorpusReport
+        >>> report = CorpusReport()
+        >>> pairs = list(muse.iter_corpus("nottingham", limit=20, progress=False, report=report))
+        >>> piece_id, melody = pairs[0]
+        >>> report.pieces
+        20
     """
     from tqdm import tqdm
 

@@ -257,6 +257,43 @@ def evaluate_melody_model(
     the model was trained on. With ``out`` the table (``metrics.md``), box plots
     (``metrics.png``) and everything (``eval.json``) are written there.
     Returns a JSON-able dict (see ``eval.json``).
+
+    Args:
+        model: ``"melody-transformer"`` (default), ``"melody-lstm"``, a model or
+            run directory, a checkpoint, or a loaded melody model; None: the
+            n-gram baseline only (needs ``ngram=True``).
+        corpus: evaluate on this corpus (``"essen"``, ``"nottingham"``, a folder...)
+            instead of the one the model was trained on; None: the model's own.
+        split: the held-out split to score and compare with: ``"test"``,
+            ``"valid"`` or ``"train"``.
+        num: melodies to generate for the metrics (>= 1).
+        bars: length of each generated melody, and of the reference melodies
+            they are compared with (>= 1).
+        out: folder for ``metrics.md``, ``metrics.png`` and ``eval.json``; None:
+            write nothing.
+        ngram: also fit and evaluate an interpolated Kneser-Ney 4-gram on the
+            train split of the same tokens, as a baseline.
+        data: data settings over the model's (melody recipe keys such as
+            ``valid_frac``, ``test_frac``, ``min_bars``, ``cache_dir``); None: the
+            model's own.
+        seed: random seed of the generated melodies.
+        temperature: sampling temperature of the generated melodies; None: the
+            model's default.
+        device: where the model runs (``"cpu"``, ``"cuda"``...).
+
+    Returns:
+        dict[str, Any]: JSON-able results: ``likelihood`` (``"model"`` and/or
+        ``"ngram"`` -> ``bits_per_event``, ``bits_per_note``...), ``metrics``
+        (per source, one row per MusPy metric with generated and reference
+        mean/std and relative difference), ``tables`` (Markdown), the corpus,
+        split, tokenizer and counts, ``seconds`` and, with ``out``, ``files``.
+
+    Example:
+        >>> import muse
+        >>> result = muse.evaluate_melody_model("melody-lstm", num=20, bars=4, ngram=True, out="eval/lstm")
+        >>> sorted(result["likelihood"])
+        ['model', 'model_vs_ngram', 'ngram']
+        >>> print(result["tables"]["model"])
     """
     from muse.music.compose import generate_melodies
     from muse.music.metrics import compare_metrics, format_table

@@ -9,6 +9,10 @@ A VAE trained with ``muse train vae`` reads and writes fixed-length slices of
 * a melody shorter than one window raises :class:`~muse.errors.DataError`;
 * a melody in another meter is read as 4/4 bars of 16 steps (logged).
 
+Every function taking melodies takes each as a :class:`~muse.music.melody.Melody`,
+a MIDI/MusicXML/ABC file path, a ``pretty_midi.PrettyMIDI`` or a music21 stream
+(files and objects give their melody line, see :func:`read_input_melody`).
+
 Pitches are folded by octaves into the model's range (the tokenizer's ``squash``);
 reconstructions and attribute edits are moved back to the input's octave.
 ``temperature=0`` decodes greedily (argmax at every step).
@@ -20,6 +24,7 @@ quartile). A model directory written by training carries them in
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
@@ -30,6 +35,7 @@ import torch
 from muse.data.report import warn
 from muse.errors import CheckpointError, ConfigError, DataError
 from muse.models.latent import ATTRIBUTES_FILE, AttributeVectors, slerp
+from muse.music.interop import MelodySource, is_melody_source
 from muse.music.melody import Melody
 from muse.music.tokenizer import Transform
 from muse.music.windows import BAR_STEPS, STEPS_PER_QUARTER, concat_melodies, melody_windows
@@ -152,11 +158,22 @@ def _mu(vae: VAE, ids: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         vae.model.train(was)
 
 
-def _as_list(melodies: Melody | Iterable[Melody]) -> list[Melody]:
-    return [melodies] if isinstance(melodies, Melody) else list(melodies)
+def _as_list(melodies: MelodySource | Iterable[MelodySource]) -> list[MelodySource]:
+    """One melody input as a list of one; a collection of them as a list (never a path's characters)."""
+    if is_melody_source(melodies):
+        return [melodies]
+    try:
+        return list(melodies)  # type: ignore[arg-type]
+    except TypeError:
+        return [melodies]  # a foreign object: input_melody names its type
 
 
-def _codes_and_offsets(vae: VAE, melodies: Melody | Iterable[Melody], label: str = "melody"
+def input_melody(source: MelodySource, label: str = "melody") -> Melody:
+    """A Melody as it is; a file path or a pretty_midi/music21 object read by :func:`read_input_melody`."""
+    return source if isinstance(source, Melody) else read_input_melody(source, what=label)
+
+
+def _codes_and_offsets(vae: VAE, melodies: MelodySource | Iterable[MelodySource], label: str = "melody"
                        ) -> tuple[torch.Tensor, list[int], list[int]]:
     """Codes (mu) of every window of every melody, their octave offsets, and windows per melody."""
     items = _as_list(melodies)
@@ -165,14 +182,16 @@ def _codes_and_offsets(vae: VAE, melodies: Melody | Iterable[Melody], label: str
     windows: list[Melody] = []
     counts = []
     for i, m in enumerate(items):
-        ws = _windows(vae, m, label if len(items) == 1 else f"{label} {i + 1}")
+        name = label if len(items) == 1 else f"{label} {i + 1}"
+        ws = _windows(vae, input_melody(m, name), name)
         windows += ws
         counts.append(len(ws))
     ids, offsets = _encode_ids(vae, windows, "encode")
     return _mu(vae, ids), offsets, counts
 
 
-def encode_melodies(vae: VAE, melodies: Melody | Iterable[Melody], *, label: str = "melody") -> torch.Tensor:
+def encode_melodies(vae: VAE, melodies: MelodySource | Iterable[MelodySource], *, label: str = "melody"
+                    ) -> torch.Tensor:
     """Codes ``[W, z_dim]`` (posterior means): one per window, melodies in order.
 
     A melody of exactly the model's length gives one code; a longer one gives one
@@ -223,7 +242,7 @@ def sample_melodies(vae: VAE, n: int = 1, *, temperature: float = 0.5, seed: int
     return decode_latents(vae, z, temperature=temperature, seed=seed, qpm=qpm)
 
 
-def interpolate_melodies(vae: VAE, a: Melody, b: Melody, steps: int = 5, *, temperature: float = 0.0,
+def interpolate_melodies(vae: VAE, a: MelodySource, b: MelodySource, steps: int = 5, *, temperature: float = 0.0,
                          seed: int | None = None, labels: tuple[str, str] = ("first melody", "second melody")
                          ) -> list[Melody]:
     """``steps`` melodies along the spherical path from ``a``'s code to ``b``'s.
@@ -233,6 +252,7 @@ def interpolate_melodies(vae: VAE, a: Melody, b: Melody, steps: int = 5, *, temp
     """
     if steps < 2:
         raise ConfigError(f"interpolation needs steps >= 2, got {steps}")
+    a, b = input_melody(a, labels[0]), input_melody(b, labels[1])
     ends = []
     for name, m in zip(labels, (a, b)):
         ws = _windows(vae, m, name, note_long=False)
@@ -251,9 +271,10 @@ def interpolate_melodies(vae: VAE, a: Melody, b: Melody, steps: int = 5, *, temp
     return out
 
 
-def reconstruct(vae: VAE, melody: Melody, *, temperature: float = 0.0, seed: int | None = None,
+def reconstruct(vae: VAE, melody: MelodySource, *, temperature: float = 0.0, seed: int | None = None,
                 label: str = "melody") -> Melody:
     """Encode and decode ``melody`` (window by window, joined again)."""
+    melody = input_melody(melody, label)
     z, offsets, _ = _codes_and_offsets(vae, melody, label)
     ids = _decode_ids(vae, z, temperature, seed)
     parts = [_to_melody(vae, row, off, qpm=melody.qpm) for row, off in zip(ids, offsets)]
@@ -297,7 +318,7 @@ def fit_attribute_vectors(vae: VAE, ids: torch.Tensor, windows: Sequence[Melody]
     return vectors
 
 
-def attribute_vectors(vae: VAE, corpus_melodies: Iterable[Melody],
+def attribute_vectors(vae: VAE, corpus_melodies: MelodySource | Iterable[MelodySource],
                       attributes: Iterable[str] | Mapping[str, AttributeFn] | None = None, *,
                       hop_bars: int = 1, max_rest: float = 0.5) -> AttributeVectors:
     """Attribute vectors over the windows of ``corpus_melodies``.
@@ -306,8 +327,9 @@ def attribute_vectors(vae: VAE, corpus_melodies: Iterable[Melody],
     names, or ``{name: function(Melody) -> float}``. Windows are taken every
     ``hop_bars`` bars; mostly silent ones (rest share above ``max_rest``) are skipped.
     """
-    windows = [w for m in corpus_melodies for _, w in melody_windows(m, vae.n_bars, hop_bars=hop_bars,
-                                                                      max_rest=max_rest)]
+    items = _as_list(corpus_melodies)
+    mels = [input_melody(m, "melody" if len(items) == 1 else f"melody {i + 1}") for i, m in enumerate(items)]
+    windows = [w for m in mels for _, w in melody_windows(m, vae.n_bars, hop_bars=hop_bars, max_rest=max_rest)]
     if not windows:
         raise DataError(f"no window of {vae.n_bars} bars with notes in the melodies given")
     ids, _ = _encode_ids(vae, windows, "attribute_vectors")
@@ -328,7 +350,7 @@ def resolve_attribute(vectors: AttributeVectors, name: str) -> str:
     raise DataError(f"{what} attribute {name!r}; this model's attributes: {known}")
 
 
-def apply_attribute(vae: VAE, melody: Melody, name: str, amount: float = 1.0, *, temperature: float = 0.0,
+def apply_attribute(vae: VAE, melody: MelodySource, name: str, amount: float = 1.0, *, temperature: float = 0.0,
                     seed: int | None = None, vectors: AttributeVectors | None = None,
                     label: str = "melody") -> Melody:
     """``melody`` with ``amount`` times attribute vector ``name`` added to its code(s).
@@ -340,6 +362,7 @@ def apply_attribute(vae: VAE, melody: Melody, name: str, amount: float = 1.0, *,
     if not len(vecs):
         raise DataError("this VAE has no attribute vectors; compute them with attribute_vectors(vae, melodies)")
     key = resolve_attribute(vecs, name)
+    melody = input_melody(melody, label)
     z, offsets, _ = _codes_and_offsets(vae, melody, label)
     ids = _decode_ids(vae, vecs.apply(z, key, float(amount)), temperature, seed)
     parts = [_to_melody(vae, row, off, qpm=melody.qpm) for row, off in zip(ids, offsets)]
@@ -369,25 +392,32 @@ def vary_melody(vae: VAE, melody: Melody, amount: float = 0.5, num: int = 4, *, 
 
 
 # ------------------------------------------------------------------ files
-def read_input_melody(path: str | Path) -> Melody:
-    """The melody of a MIDI/MusicXML/ABC file, for the VAE.
+def read_input_melody(path: MelodySource, *, what: str = "melody") -> Melody:
+    """The melody of a MIDI/MusicXML/ABC file, or of a ``pretty_midi.PrettyMIDI`` or music21
+    stream, for the VAE (a :class:`Melody` is returned as it is).
 
-    A polyphonic file (several parts or chords) is reduced to its melody line
-    (most melodic part, highest note at each time), with a logged warning. An
-    ABC file with several tunes gives its first tune (logged).
+    A polyphonic file or object (several parts or chords) is reduced to its melody
+    line (most melodic part, highest note at each time), with a logged warning. An
+    ABC file with several tunes gives its first tune (logged). Any other type raises
+    a one-line DataError naming it (``what`` names the input).
     """
     from muse.music.extract import extract_melodies
+    from muse.music.interop import object_piece
     from muse.music.midi_io import ABC_SUFFIXES, check_source, load_piece, read_melodies
 
-    p = check_source(path)
-    if p.suffix.lower() in ABC_SUFFIXES:
+    if isinstance(path, Melody):
+        return path
+    if not isinstance(path, (str, os.PathLike)):
+        piece, p = object_piece(path, what)  # DataError for any type but pretty_midi/music21
+    elif (p := check_source(path)).suffix.lower() in ABC_SUFFIXES:
         mels = read_melodies(p)
         if not mels:
             raise DataError("no melody found", p)
         if len(mels) > 1:
             warn(f"{p}: holds {len(mels)} melodies; using the first")
         return mels[0]
-    piece = load_piece(p)
+    else:
+        piece = load_piece(p)
     pitched = [t for t in piece.tracks if t.notes and not t.is_drum]
     chords = any(_overlaps(t.notes) for t in pitched)
     if len(pitched) > 1 or chords:

@@ -7,6 +7,12 @@ tokenizers, models, metrics and renderers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pretty_midi
+    from music21 import stream
+
 
 @dataclass(frozen=True, order=True)
 class Note:
@@ -67,6 +73,40 @@ class Melody:
             if start <= n.start < end
         ]
         return replace(self, notes=notes, total_steps=end - start)
+
+    # ---- other libraries' objects (muse.music.interop; pretty_midi/music21 imported on use)
+    def to_pretty_midi(self, program: int = 0) -> "pretty_midi.PrettyMIDI":
+        """This melody as a ``pretty_midi.PrettyMIDI`` (one instrument of ``program``)."""
+        from muse.music.interop import melody_to_pretty_midi
+
+        return melody_to_pretty_midi(self, program=program)
+
+    @classmethod
+    def from_pretty_midi(cls, pm: "pretty_midi.PrettyMIDI", steps_per_quarter: int = 4) -> "Melody":
+        """The melody line of a ``PrettyMIDI`` (multi-track/polyphonic: reduced as files are)."""
+        from muse.music.interop import melody_from_pretty_midi
+
+        return melody_from_pretty_midi(pm, steps_per_quarter)
+
+    def to_music21(self, *, notation: bool = False) -> "stream.Score":
+        """This melody as a music21 ``Score`` of one flat ``Part`` (laid out in measures with ``notation=True``)."""
+        from muse.music.interop import melody_to_music21
+
+        return melody_to_music21(self, notation=notation)
+
+    @classmethod
+    def from_music21(cls, obj: "stream.Stream", steps_per_quarter: int = 4) -> "Melody":
+        """The melody line of a music21 Score/Part/Stream (read as score files are)."""
+        from muse.music.interop import melody_from_music21
+
+        return melody_from_music21(obj, steps_per_quarter)
+
+    @classmethod
+    def coerce(cls, obj: Any, *, what: str = "primer", steps_per_quarter: int = 4) -> "Melody":
+        """A Melody from a path, Melody, PrettyMIDI or music21 stream (:func:`muse.music.interop.as_melody`)."""
+        from muse.music.interop import as_melody
+
+        return as_melody(obj, what=what, steps_per_quarter=steps_per_quarter)
 
     def validate(self) -> None:
         """Raise ValueError unless notes are sorted, non-overlapping and in range."""

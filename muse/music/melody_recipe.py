@@ -15,6 +15,7 @@ from muse.errors import ConfigError, DataError
 from muse.music.corpora import MAGENTA_FILTERS, CorpusReport, augment_transpositions, corpus_sources, iter_corpus
 from muse.music.events import MelodyEventTokenizer
 from muse.music.melody import Melody
+from muse.music.miditok_adapter import MidiTokTokenizer  # noqa: F401 - registers the "miditok" kind
 from muse.music.remi import RemiTokenizer
 from muse.music.tokenizer import MusicTokenizer
 from muse.recipes.base import build_request
@@ -91,7 +92,8 @@ class MelodyRecipe(LMRecipe):
                 "max_steps", "limit")
         return {k: getattr(data, k) for k in keys}
 
-    def load_items(self, data: MelodyData):
+    def load_items(self, data: MelodyData | dict):
+        data = self.data_config(data)
         report = CorpusReport()
         items = list(iter_corpus(data.corpus, workers=int(data.workers), limit=data.limit,
                                  min_bars=data.min_bars, min_pitches=data.min_pitches,

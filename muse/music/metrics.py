@@ -274,7 +274,31 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
 
 
 def compute_metrics(melodies: Iterable[Melody], names: Iterable[str] | None = None) -> dict[str, tuple[float, float]]:
-    """Metric name -> (mean, std) over the melodies where it is defined."""
+    """Metric name -> (mean, std) over the melodies where it is defined.
+
+    Values are those MusPy 0.5 gives (see the module doc); a melody where a
+    metric is undefined (NaN, e.g. entropy of a melody without notes) is left out
+    of that metric's mean and std.
+
+    Args:
+        melodies: the melodies to measure (at least one, else DataError).
+        names: metrics to compute, from :data:`~muse.music.metrics.ALL_METRICS`
+            (``"pitch_range"``, ``"n_pitches_used"``, ``"pitch_entropy"``,
+            ``"scale_consistency"``, ``"empty_beat_rate"``,
+            ``"groove_consistency"``...); None: all of them. Unknown names raise
+            ConfigError.
+
+    Returns:
+        dict[str, tuple[float, float]]: metric name -> (mean, population std)
+        over the melodies, in the order of ``names``; (nan, nan) when the metric
+        is defined for none.
+
+    Example:
+        >>> import muse
+        >>> melody = muse.parse_primer("C4 D4 E4 F4 G4:2 r:2")
+        >>> muse.compute_metrics([melody], names=["pitch_range", "n_pitches_used"])
+        {'pitch_range': (7.0, 0.0), 'n_pitches_used': (5.0, 0.0)}
+    """
     return {n: _mean_std(v) for n, v in metric_values(melodies, names).items()}
 
 
@@ -300,7 +324,28 @@ def _rel_diff(gen: float, ref: float) -> float:
 def compare_metrics(
     generated: Iterable[Melody], reference: Iterable[Melody], names: Iterable[str] | None = None
 ) -> list[MetricRow]:
-    """One row per metric: mean/std of both sets and the relative difference of the means."""
+    """One row per metric: mean/std of both sets and the relative difference of the means.
+
+    Args:
+        generated: the melodies to judge (at least one).
+        reference: the melodies to compare with, e.g. a held-out corpus split
+            (at least one).
+        names: metrics to compare (see :func:`compute_metrics`); None: all.
+
+    Returns:
+        list[MetricRow]: one row per metric with ``name``, ``generated_mean``,
+        ``generated_std``, ``reference_mean``, ``reference_std`` and ``rel_diff``
+        (``(generated - reference) / |reference|``); print them with
+        :func:`muse.music.metrics.format_table`.
+
+    Example:
+        >>> import muse
+        >>> from muse.music.metrics import format_table
+        >>> generated = muse.generate_melodies(bars=8, num=10, seed=0)
+        >>> reference = [m for _, m in muse.iter_corpus("nottingham", limit=10, progress=False)]
+        >>> rows = muse.compare_metrics(generated, reference, names=["pitch_entropy", "scale_consistency"])
+        >>> print(format_table(rows))
+    """
     gen = compute_metrics(generated, names)
     ref = compute_metrics(reference, names)
     return [MetricRow(n, *gen[n], *ref[n], _rel_diff(gen[n][0], ref[n][0])) for n in gen]

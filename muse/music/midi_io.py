@@ -82,6 +82,31 @@ def read_melodies(
     splitting are those of :func:`muse.music.extract.extract_melodies`; a file whose
     melodies are all filtered out gives ``[]``. Bad tunes inside a multi-tune ABC
     file are skipped with a warning unless every tune is bad.
+
+    Args:
+        path: the score or MIDI file (an unreadable or unsupported file raises DataError).
+        steps_per_quarter: grid resolution, in steps per quarter note (4:
+            sixteenth notes); onsets and offsets are rounded to it.
+        min_bars: drop melodies shorter than this many bars (0: keep all).
+        min_pitches: drop melodies with fewer distinct pitches than this.
+        max_steps: cut longer melodies at bar lines into consecutive segments of
+            at most this many steps; None: no cut.
+        split_silence_bars: split a part at rests of at least this many bars,
+            each segment starting at its bar; None: one melody per part, keeping
+            its position in the piece.
+        voices: ``"melody"`` (the most melodic part), ``"all"`` (every pitched
+            part) or ``"satb"`` (the Soprano/Alto/Tenor/Bass parts).
+
+    Returns:
+        list[Melody]: monophonic melodies with the file's tempo, time and key
+        signature, in part then time order (ABC files: tune order).
+
+    Example:
+        >>> import muse
+        >>> _ = muse.write_midi(muse.parse_primer("C4 D4 E4 F4 G4:2 r:2"), "tune.mid")
+        >>> muse.read_melodies("tune.mid")[0].pitches
+        [60, 62, 64, 65, 67]
+        >>> tunes = muse.read_melodies("corpora/nottingham/abc/jigs.abc", min_bars=4, split_silence_bars=1.0)
     """
     path = check_source(path)
     opts: dict[str, Any] = dict(
@@ -464,9 +489,30 @@ def _key_of(ks: Any, tracks: list[Track]) -> tuple[int, str] | None:
 def write_midi(
     melodies: Melody | Sequence[Melody], path: str | Path, *, program: int = 0, gap_bars: float = 0
 ) -> Path:
-    """Write one or several melodies (one after another, each from a bar line, with
-    ``gap_bars`` silent bars between) as a type-1 standard MIDI file with tempo,
-    time-signature and key-signature events. Returns the path."""
+    """Write one or several melodies as a type-1 standard MIDI file.
+
+    The melodies follow one another, each from a bar line, with ``gap_bars``
+    silent bars between; the file has tempo, time-signature and key-signature events.
+
+    Args:
+        melodies: a :class:`muse.Melody` or a sequence of them (at least one);
+            tempo, time and key signatures come from each melody.
+        path: the ``.mid`` file to write (parent folders are created).
+        program: General MIDI program of the note track, 0..127 (0: Acoustic
+            Grand Piano, 73: Flute).
+        gap_bars: silent bars between consecutive melodies (default 0).
+
+    Returns:
+        Path: ``path``.
+
+    Example:
+        >>> import muse
+        >>> melody = muse.parse_primer("C4 E4 G4 C5:2")
+        >>> muse.write_midi(melody, "out/arpeggio.mid", program=73)
+        PosixPath('out/arpeggio.mid')
+        >>> tunes = muse.generate_melodies(bars=4, num=3, seed=0)
+        >>> _ = muse.write_midi(tunes, "out/three.mid", gap_bars=1)
+    """
     path = Path(path)
     midi = midi_file(melodies, program=program, gap_bars=gap_bars, where=path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -606,9 +652,31 @@ def melody_from_events(
 
 
 def parse_primer(text: str, **meta: Any) -> Melody:
-    """Primer melody from text: a Magenta event list ``"[60, -2, 60, -2, 67, -2]"`` or
-    space/comma separated notes ``"60 62 64"``, ``"C4 D4:0.5 r E4:1.5"`` (MIDI number or
-    note name, ``r`` for a rest, optional ``:quarters`` duration, default 1)."""
+    """Read a primer melody from text: Magenta events or a list of notes.
+
+    Either a Magenta event list ``"[60, -2, 60, -2, 67, -2]"`` or space/comma
+    separated notes ``"60 62 64"``, ``"C4 D4:0.5 r E4:1.5"`` (MIDI number or note
+    name, ``r`` for a rest, optional ``:quarters`` duration, default 1).
+
+    Args:
+        text: the notes. Event lists hold one integer per grid step: 0..127 note
+            on, -1 note off, -2 hold. Note lists hold MIDI numbers or names
+            (``C4`` = 60, ``F#3``, ``Bb4``) or ``r``, each optionally with
+            ``:quarters`` (a number or fraction such as ``1/3``).
+        **meta: Melody settings: ``steps_per_quarter`` (default 4), ``qpm``
+            (default 120.0), ``time_signature`` (default ``(4, 4)``) and ``key``
+            (e.g. ``(2, "minor")``; default None).
+
+    Returns:
+        Melody: the primer melody (DataError for text that cannot be read).
+
+    Example:
+        >>> import muse
+        >>> muse.parse_primer("C4 D4:0.5 r E4:1.5").pitches
+        [60, 62, 64]
+        >>> primer = muse.parse_primer("[60, -2, 60, -2, 67, -2]", qpm=90)
+        >>> tunes = muse.generate_melodies(primer=primer, bars=4, seed=0)
+    """
     import pretty_midi
 
     s = text.strip()

@@ -41,6 +41,24 @@ def plot_pianoroll(
 
     ``key`` ("D minor" or ``(2, "minor")``) shades the scale's rows and marks
     notes outside it in red.
+
+    Args:
+        melodies: a :class:`muse.Melody` or a sequence of them (at least one);
+            each gets its own panel, with bar lines.
+        path: the PNG file to write (parent folders are created).
+        titles: one title per melody (the count must match); None: no titles.
+        key: the key to shade: a name (``"D"``, ``"D minor"``, ``"Eb major"``,
+            ``"f#m"``) or ``(tonic pitch class, scale)`` such as ``(2, "minor")``
+            or ``(7, "dorian")``; None: no shading.
+
+    Returns:
+        Path: ``path``.
+
+    Example:
+        >>> import muse
+        >>> tunes = muse.generate_melodies(bars=4, num=2, key="D", scale="minor", seed=0)
+        >>> muse.plot_pianoroll(tunes, "out/rolls.png", titles=["first", "second"], key="D minor")
+        PosixPath('out/rolls.png')
     """
     items = [melodies] if isinstance(melodies, Melody) else list(melodies)
     path = Path(path)

@@ -162,6 +162,29 @@ def render_wav(
 
     "auto" uses FluidSynth when the binary and a soundfont are found (falling
     back to the built-in synth if it fails); "fluidsynth" insists on it.
+    The audio is trimmed of trailing silence and peak-normalised to 0.9.
+
+    Args:
+        midi_path: the MIDI file to render (e.g. from :func:`muse.write_midi`).
+        wav_path: the WAV file to write (parent folders are created).
+        sample_rate: samples per second, at least 8000 (default 44100).
+        soundfont: a General MIDI SoundFont 2 (``.sf2``) file for FluidSynth;
+            None: ``$MUSE_SOUNDFONT``, then the usual system paths
+            (``/usr/share/sounds/sf2/FluidR3_GM.sf2``...).
+        synth: ``"auto"``, ``"fluidsynth"`` (ConfigError when the binary or a
+            soundfont is missing) or ``"builtin"`` (a small additive synth, no
+            dependencies).
+
+    Returns:
+        RenderedWav: the WAV path (a ``pathlib.Path``) whose ``synth`` attribute
+        says which synth rendered it, ``"fluidsynth"`` or ``"builtin"``.
+
+    Example:
+        >>> import muse
+        >>> midi = muse.write_midi(muse.parse_primer("C4 E4 G4 C5:2"), "arpeggio.mid")
+        >>> wav = muse.render_wav(midi, "arpeggio.wav", sample_rate=22050, synth="builtin")
+        >>> wav.synth
+        'builtin'
     """
     if synth not in ("auto", "fluidsynth", "builtin"):
         raise ConfigError(f"unknown synth {synth!r}; use auto, fluidsynth or builtin")

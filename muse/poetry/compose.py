@@ -21,20 +21,45 @@ DEFAULT_ENGLISH_MODEL = "poem-english"
 
 @dataclass
 class PoemRequest:
-    """What to write. Unset fields mean 'no constraint'."""
+    """What to write. Unset fields mean 'no constraint'.
+
+    ``form``, ``rhyme`` and ``tonal`` are for Chinese regulated verse;
+    ``lines``, ``stanza`` and ``rhyme_scheme`` for English poems; ``acrostic``
+    for both. Every constraint is hard: each poem :func:`muse.write_poems`
+    returns obeys it (check with :func:`muse.check_chinese_form` or
+    :func:`muse.check_english_form`).
+
+    Example:
+        >>> import muse
+        >>> req = muse.PoemRequest(form="qijue", acrostic="春江花月", rhyme=True)
+        >>> poem = muse.write_poems(request=req, seed=0)[0]
+        >>> muse.check_chinese_form(poem, "qijue", acrostic="春江花月", rhyme=True)
+        []
+        >>> quatrain = muse.write_poems(request=muse.PoemRequest(lines=4, rhyme_scheme="AABB"), seed=0)[0]
+    """
 
     prompt: str = ""
+    """Text the poem begins with (kept in the result; it must fit the form). Empty: start from nothing."""
     title: str | None = None
+    """A title to condition on, as the corpus's title line (not part of the result). None: no title."""
     form: str | None = None
+    """Chinese form: wujue (4 lines of 5 characters), qijue (4 x 7), wulv (8 x 5), qilv (8 x 7). None: free."""
     acrostic: str | None = None
+    """Line i begins with the i-th character (Chinese: needs ``form``) or letter (English, either case)."""
     rhyme: bool = False
+    """Chinese forms: lines 2, 4 (6, 8) end in characters of one rhyme group (中华新韵)."""
     tonal: bool = False
+    """Chinese forms: the level/oblique (平仄) pattern on the 2nd, 4th (and 6th) characters."""
     lines: int | None = None
+    """English: number of lines (None: the acrostic's length, or unconstrained)."""
     stanza: int | None = None
+    """English: a blank line after every ``stanza`` lines (None: no stanza breaks)."""
     rhyme_scheme: str | None = None
+    """English: e.g. "AABB", "ABAB" ("-" = unrhymed line); a shorter scheme repeats with fresh rhymes."""
 
     @property
     def chinese(self) -> bool:
+        """True when the request is for a Chinese poem (a form, ``tonal``, or Chinese text in it)."""
         text = (self.prompt or "") + (self.acrostic or "") + (self.title or "")
         return self.form is not None or self.tonal or any(is_cjk_ideograph(c) for c in text)
 
@@ -105,10 +130,43 @@ def write_poems(
     seed: int | None = None,
     device: str = "cpu",
 ) -> list[str]:
-    """Write ``num`` poems. Form constraints are hard: every poem returned obeys them
-    (ConstraintError when ``max_tokens`` is too few to finish the form).
+    """Write ``num`` poems with a poem model; the request's form constraints are hard.
+
+    Every poem returned obeys them (ConstraintError when ``max_tokens`` is too
+    few to finish the form).
 
     Sampling settings left as None come from the model's ``generation_config.json``.
+
+    Args:
+        model: a shipped model name (``"poem-tang"``, ``"poem-english"``), a model
+            or run directory, a checkpoint, or a loaded model
+            (:func:`muse.load_model`). None: ``"poem-tang"`` for Chinese requests,
+            ``"poem-english"`` otherwise.
+        request: what to write (form, acrostic, rhyme, prompt...); None: a free
+            poem with no constraint.
+        num: how many poems (>= 1).
+        temperature: sampling temperature (> 0; lower is more conservative).
+        top_k: sample among the ``top_k`` most likely characters only.
+        top_p: nucleus sampling threshold in (0, 1].
+        repetition_penalty: > 1 discourages characters already written.
+        beam_size: beams; 1 samples, > 1 runs beam search (deterministic for a
+            given model and request).
+        max_tokens: most characters (tokens) to write per poem; default from the
+            model (``max_new_tokens``).
+        seed: random seed; the same seed, model and request give the same poems.
+            None: a different result each call.
+        device: where the model runs (``"cpu"``, ``"cuda"``...).
+
+    Returns:
+        list[str]: ``num`` poems, each its lines joined with ``"\\n"`` (Chinese:
+        one half-line per line, punctuation kept), without the title/author prefix.
+
+    Example:
+        >>> import muse
+        >>> poems = muse.write_poems("poem-tang", muse.PoemRequest(form="wujue", tonal=True), num=2, seed=1)
+        >>> len(poems[0].split("\\n"))
+        4
+        >>> english = muse.write_poems(request=muse.PoemRequest(acrostic="MUSE"), temperature=0.7, seed=0)
     """
     req = request or PoemRequest()
     if num < 1:

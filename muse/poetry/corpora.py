@@ -337,6 +337,34 @@ def read_poems(
 
     A bad single file raises :class:`DataError` naming it; in a folder bad files
     are skipped and recorded in ``report`` (without one, a warning lists them).
+    Chinese poems are laid out one half-line per line, punctuation kept at the
+    line end, the layout :func:`muse.check_chinese_form` judges.
+
+    Args:
+        path: a poem file or a folder, read recursively (``.txt``, ``.json``,
+            ``.jsonl`` and suffix-less files).
+        fmt: ``"auto"`` (by suffix and content), ``"text"`` (alias
+            ``"blocks"``: poems separated by blank lines), ``"lines"`` (one
+            document per non-blank line), ``"fortune"`` (``%`` separators),
+            ``"json"`` or ``"jsonl"`` (chinese-poetry objects with ``title``,
+            ``author`` and ``paragraphs``).
+        report: a :class:`~muse.poetry.corpora.CorpusReport` that receives the
+            counts and the skipped files; None: skipped files are only warned about.
+        strip_attribution: fortune files: remove an attribution line
+            (``"    -- Name"``) from the text after taking it as the author.
+
+    Returns:
+        list[Poem]: poems in file order, each with ``text`` (lines joined with
+        ``"\\n"``), ``title``, ``author``, ``source`` and ``id`` (None when the
+        file gives none). DataError when none is found.
+
+    Example:
+        >>> from pathlib import Path
+        >>> import muse
+        >>> _ = Path("poems.txt").write_text("Roses are red,\\nviolets are blue.\\n\\nSugar is sweet\\nand so are you.\\n")
+        >>> poems = muse.read_poems("poems.txt")
+        >>> len(poems), poems[1].text
+        (2, 'Sugar is sweet\\nand so are you.')
     """
     if fmt not in FORMATS:
         raise DataError(f"unknown poem format {fmt!r}; choose one of {FORMATS}", path)

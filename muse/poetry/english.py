@@ -308,6 +308,32 @@ def check_english_form(
 
     A title/author prefix is ignored. Without ``stanza`` blank lines are ignored;
     with it, exactly one blank line must follow every ``stanza`` lines.
+
+    Args:
+        text: the poem, lines separated by ``"\\n"``.
+        lines: required number of lines; None: the acrostic's length (one of
+            ``lines`` and ``acrostic`` is required, else ConstraintError).
+        stanza: lines per stanza, with one blank line between stanzas; None:
+            blank lines are not checked.
+        rhyme_scheme: e.g. ``"AABB"`` or ``"ABAB"`` (``"-"``: an unrhymed line);
+            a scheme shorter than the poem repeats with fresh rhymes and must
+            divide the line count. Rhymes are judged with the CMU pronouncing
+            dictionary. None: no rhyme required.
+        acrostic: a word whose i-th letter begins line i (either case); None: none.
+        max_line_chars: longest allowed line, in characters (default 60).
+        min_line_chars: shortest allowed line, in characters (default 1).
+
+    Returns:
+        list[str]: one readable message per violation (e.g. ``"expected 4 lines,
+        got 3"``); empty when the poem complies.
+
+    Example:
+        >>> import muse
+        >>> poem = "The night is long\\nI sing a song\\nThe stars are bright\\nUntil the light"
+        >>> muse.check_english_form(poem, lines=4, rhyme_scheme="AABB")
+        []
+        >>> muse.check_english_form(poem, lines=4, stanza=2)
+        ['stanza breaks should be one blank line after every 2 lines']
     """
     letters = _acrostic_letters(acrostic)
     n = _line_count(lines, letters)

@@ -271,6 +271,32 @@ def check_chinese_form(
 
     A title/author prefix is ignored; the body is re-split into half-lines like
     the corpus reader does, so couplet-per-line layouts are judged the same.
+    Odd lines may end in "，", "？", "！" or "；", even lines in "。", "？" or "！".
+
+    Args:
+        text: the poem, e.g. as :func:`muse.write_poems` returns it.
+        form: ``"wujue"`` (4 lines of 5 characters), ``"qijue"`` (4 x 7),
+            ``"wulv"`` (8 x 5), ``"qilv"`` (8 x 7), or a
+            :class:`~muse.poetry.forms.ChineseForm`.
+        acrostic: Chinese characters, one per line, that the lines must begin
+            with (ConstraintError if its length is not the form's line count).
+            None: no acrostic.
+        rhyme: also require lines 2, 4 (6, 8) to end in one rhyme group
+            (中华新韵), set by line 2's last character.
+        tonal: also check the 平仄 (level/oblique) pattern on the 2nd, 4th (and
+            6th) characters, fixed by the 2nd character of line 1.
+
+    Returns:
+        list[str]: one readable message per violation, e.g.
+        ``"line 3 '...': expected 5 characters, got 6"``; empty when it complies.
+
+    Example:
+        >>> import muse
+        >>> poem = "春眠不觉晓，\\n处处闻啼鸟。\\n夜来风雨声，\\n花落知多少。"
+        >>> muse.check_chinese_form(poem, "wujue")
+        []
+        >>> muse.check_chinese_form(poem, "qijue")[0]
+        "line 1 '春眠不觉晓，': expected 7 characters, got 5"
     """
     f = get_form(form)
     _check_acrostic(acrostic, f)

@@ -61,7 +61,8 @@ class PoemRecipe(LMRecipe):
         keys = ("fmt", "tokenizer", "vocab_size", "min_freq", "with_title", "with_author")
         return {k: getattr(data, k) for k in keys}
 
-    def load_items(self, data: PoemData):
+    def load_items(self, data: PoemData | dict):
+        data = self.data_config(data)
         poems, report = iter_corpus_poems(data.corpus, fmt=data.fmt)
         # split by each poem's stable id (the corpus's own, else a hash of its content), never by path or order
         items = [(p.stable_id(), poem_to_text(p, with_title=data.with_title, with_author=data.with_author))

@@ -23,7 +23,25 @@ RECIPES = {
 
 
 def get_recipe(kind: str) -> "Recipe":
-    """The recipe of ``kind`` (ConfigError naming the known kinds otherwise)."""
+    """The recipe of ``kind``: how that kind of model is trained, saved and used.
+
+    Args:
+        kind: ``"melody"``, ``"vae"``, ``"poem"``, ``"gan"`` or ``"style"``; anything
+            else raises ConfigError naming the known kinds.
+
+    Returns:
+        Recipe: the kind's recipe object (imported on first use), with
+        ``default_model``, ``models`` (the model names :func:`muse.train`
+        accepts), ``data_defaults()``, ``train_defaults`` and ``generate(...)``.
+
+    Example:
+        >>> import muse
+        >>> recipe = muse.get_recipe("melody")
+        >>> recipe.default_model, sorted(recipe.models)
+        ('lstm', ['gru', 'lstm', 'rnn', 'transformer'])
+        >>> recipe.data_defaults()["corpus"]
+        'essen'
+    """
     if kind not in RECIPES:
         raise ConfigError(f"unknown kind {kind!r}; choose one of: {', '.join(RECIPES)}")
     return importlib.import_module(RECIPES[kind]).RECIPE

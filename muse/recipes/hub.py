@@ -57,7 +57,22 @@ class LoadedModel:
 
 
 def shipped_models() -> dict[str, Path]:
-    """Names of the models that ship with muse -> their directories."""
+    """The models that ship with muse, by name.
+
+    Any of these names can be given wherever a model is asked for
+    (:func:`muse.load`, :func:`muse.generate_melodies`, ``muse ... --model``).
+
+    Returns:
+        dict[str, Path]: name (``"melody-transformer"``, ``"melody-lstm"``,
+        ``"poem-tang"``, ``"poem-english"``, ``"vae-2bar"``, ``"gan-digits"``) ->
+        its model directory inside the installed package, sorted by name; empty
+        when none is installed.
+
+    Example:
+        >>> import muse
+        >>> sorted(muse.shipped_models())
+        ['gan-digits', 'melody-lstm', 'melody-transformer', 'poem-english', 'poem-tang', 'vae-2bar']
+    """
     if not SHIPPED_DIR.is_dir():
         return {}
     return {p.name: p for p in sorted(SHIPPED_DIR.iterdir()) if (p / "config.json").is_file()}
@@ -70,7 +85,39 @@ def _write_json(path: Path, obj: Any) -> None:
 def save_pretrained(directory: str | Path, model: nn.Module, tokenizer: Tokenizer | None, kind: str, *,
                     generation: GenerationConfig | None = None, recipe: dict[str, Any] | None = None,
                     extra_files: dict[str, Any] | None = None, card: str | None = None) -> Path:
-    """Write a complete model directory at once (into a temporary folder, then renamed into place)."""
+    """Write a complete model directory at once (into a temporary folder, then renamed into place).
+
+    An existing ``directory`` is replaced as a whole. Files are written
+    world-readable (0644), and nothing in them names the machine they came from.
+
+    Args:
+        directory: the model directory to write (its parent is created).
+        model: a registered model (built by :func:`muse.build_model`, so it has
+            ``model_name`` and ``config``); its weights go to ``model.safetensors``
+            (tied weights stored once).
+        tokenizer: the tokenizer to save as ``tokenizer.json``; None for models
+            without one (image models).
+        kind: the recipe kind recorded in ``recipe.json``: ``"melody"``,
+            ``"poem"``, ``"vae"``, ``"gan"`` or ``"style"``.
+        generation: the sampling defaults for ``generation_config.json`` (only
+            fields that differ from :class:`muse.GenerationConfig`'s defaults are
+            written); None writes the defaults.
+        recipe: more JSON-able fields for ``recipe.json`` (data settings, corpus,
+            trained_steps...).
+        extra_files: more JSON files to write, file name -> JSON-able content
+            (e.g. ``{"attributes.json": {...}}``).
+        card: the model card, written as ``README.md``; None writes none.
+
+    Returns:
+        Path: ``directory``.
+
+    Example:
+        >>> import muse
+        >>> m = muse.load("melody-lstm")
+        >>> muse.save_pretrained("models/lstm-copy", m.model, m.tokenizer, "melody",
+        ...                      generation=m.generation_config, card="# My melody model\\n")
+        PosixPath('models/lstm-copy')
+    """
     from safetensors.torch import save_file
 
     d = Path(directory)
@@ -150,7 +197,32 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
 
 
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", expect_kind: str | None = None) -> LoadedModel:
-    """Load a model with its tokenizer and generation config from a model dir, run dir, checkpoint or name."""
+    """Load a model with its tokenizer and generation config from a model dir, run dir, checkpoint or name.
+
+    This is the low-level loader under :func:`muse.load`, which wraps its result
+    in a :class:`muse.MuseModel`. The model is moved to ``device`` and set to eval mode.
+
+    Args:
+        name_or_path: a shipped model name (``"melody-transformer"``,
+            ``"poem-tang"``...), a model directory, a run directory (its
+            ``model/``, else ``checkpoints/best.pt``, else ``last.pt``) or a
+            checkpoint file.
+        device: where to put the model (``"cpu"``, ``"cuda"``, a ``torch.device``...).
+        expect_kind: if given (e.g. ``"melody"``), raise CheckpointError when the
+            model is of another kind; None accepts any kind.
+
+    Returns:
+        LoadedModel: ``model`` (the ``nn.Module``), ``tokenizer`` (or None),
+        ``kind``, ``generation_config``, ``meta`` (``recipe.json`` or the
+        checkpoint's fields), ``files`` (extra JSON files by name) and ``source``
+        (the path it was read from).
+
+    Example:
+        >>> import muse
+        >>> lm = muse.load_model("poem-tang", expect_kind="poem")
+        >>> lm.kind, lm.generation_config.temperature
+        ('poem', 0.8)
+    """
     p = resolve_model_path(name_or_path)
     loaded = _load_dir(p) if p.is_dir() else _load_ckpt(p)
     if expect_kind and loaded.kind and loaded.kind != expect_kind:

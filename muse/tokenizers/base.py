@@ -74,10 +74,5 @@ def tokenizer_from_dict(d: dict[str, Any]) -> Tokenizer:
 
 
 def _import_builtin_tokenizers() -> None:
-    import importlib
-
-    for mod in ("melody", "remi", "char", "spm"):
-        try:
-            importlib.import_module(f"muse.tokenizers.{mod}")
-        except ImportError:
-            pass
+    """The text tokenizers of this package; a domain's tokenizers register when its recipe is imported."""
+    from muse.tokenizers import char, spm  # noqa: F401
