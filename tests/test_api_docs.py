@@ -43,8 +43,6 @@ _SECTION_RE = re.compile(r"^(%s):\s*$" % "|".join(SECTIONS))
 _ARG_RE = re.compile(r"^(\*{0,2})([A-Za-z_]\w*)(?:\s*\([^)]*\))?:(\s|$)")
 
 
-
-
 def _defines_class(name: str) -> bool:
     """Whether ``name`` is a class in its module's source (read, not imported: collection stays lazy)."""
     spec = importlib.util.find_spec(api._EXPORTS[name])
