@@ -18,8 +18,8 @@ import time
 import torch
 
 from common import SEED, devices, interleave, median, parse_args, report, small_lm
-from muse.generate.config import GenerationConfig
-from muse.generate.sampler import generate
+from muse.sampling.config import GenerationConfig
+from muse.sampling.sampler import generate
 
 VOCAB = 65
 BLOCK = 256

@@ -21,8 +21,8 @@ _EXPORTS = {
     "save_pretrained": "muse.recipes.hub",
     "shipped_models": "muse.recipes.hub",
     "build_model": "muse.models.registry",
-    "GenerationConfig": "muse.generate.config",
-    "generate": "muse.generate.sampler",
+    "GenerationConfig": "muse.sampling.config",
+    "generate": "muse.sampling.sampler",
     # melodies
     "Melody": "muse.music.melody",
     "Note": "muse.music.melody",

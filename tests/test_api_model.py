@@ -67,3 +67,14 @@ def test_dir_lists_the_public_api():
     names = dir(muse)
     for name in ("load", "MuseModel", "generate_melodies", "write_poems", "GenerationConfig", "__version__"):
         assert name in names
+
+
+def test_muse_generate_stays_the_sampler_function_after_any_use():
+    import subprocess
+    import sys
+
+    code = ("import muse; a = muse.generate; muse.load('melody-transformer').generate(bars=1, seed=0); "
+            "import muse.sampling.sampler as s; b = muse.generate; "
+            "assert a is b is s.generate and callable(b), (a, b)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

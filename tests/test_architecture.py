@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "muse"
-LOWER = {"core", "data", "generate", "models", "tokenizers", "errors", "_version"}
+LOWER = {"core", "data", "sampling", "models", "tokenizers", "errors", "_version"}
 """Layers that know no domain words."""
 UPPER = {"music", "poetry", "image", "recipes", "cli", "api", "training", "muse"}
 """Domains, recipes and the faces of the package."""

@@ -18,7 +18,7 @@ from muse.cli.options import (
     generation_overrides,
     resolve_device,
 )
-from muse.generate.config import GenerationConfig
+from muse.sampling.config import GenerationConfig
 
 
 def _parser(*names: str, **kw) -> argparse.ArgumentParser:

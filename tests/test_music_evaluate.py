@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from muse.core.module import StepContext
-from muse.generate.config import GenerationConfig
-from muse.generate.sampler import generate
+from muse.sampling.config import GenerationConfig
+from muse.sampling.sampler import generate
 from muse.models.lm import lm_loss
 from muse.models.ngram import KneserNeyDecoder, KneserNeyLM
 from muse.models.registry import build_model

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 miditok = pytest.importorskip("miditok")
 
 from muse.errors import CheckpointError, ConfigError, DataError
-from muse.generate.config import GenerationConfig
-from muse.generate.sampler import generate
+from muse.sampling.config import GenerationConfig
+from muse.sampling.sampler import generate
 from muse.music.constraints import MelodyConstraint
 from muse.music.melody import Melody, Note
 from muse.music.midi_io import write_midi

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from muse.errors import CheckpointError, ConfigError, DataError
-from muse.generate.config import GenerationConfig
-from muse.generate.sampler import generate
+from muse.sampling.config import GenerationConfig
+from muse.sampling.sampler import generate
 from muse.models.ngram import KneserNeyDecoder, KneserNeyLM
 
 BOS, EOS = 0, 1

@@ -13,8 +13,8 @@ pytest.importorskip("onnxruntime")
 
 from muse.cli import main
 from muse.errors import DataError, MissingExtra
-from muse.generate.config import GenerationConfig
-from muse.generate.sampler import generate
+from muse.sampling.config import GenerationConfig
+from muse.sampling.sampler import generate
 from muse.models.onnx_export import GRAPH_FILE, OnnxDecoder, export_onnx
 from muse.models.registry import build_model
 from muse.recipes.hub import load_model, shipped_models

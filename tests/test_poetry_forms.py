@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from muse.errors import ConstraintError
-from muse.generate.constraints import combine_masks
+from muse.sampling.constraints import combine_masks
 from muse.poetry.corpora import poem_to_text, prompt_prefix, read_poems, split_prefix
 from muse.tokenizers.scripts import is_cjk_ideograph
 from muse.poetry.english import EnglishFormConstraint, check_english_form, expand_rhyme_scheme

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from muse.errors import ConfigError, ConstraintError, DataError
-from muse.generate.config import GenerationConfig
-from muse.generate.constraints import Constraint
-from muse.generate.sampler import generate, sample_next, stream_generate
+from muse.sampling.config import GenerationConfig
+from muse.sampling.constraints import Constraint
+from muse.sampling.sampler import generate, sample_next, stream_generate
 from muse.models.registry import build_model
 
 V = 17

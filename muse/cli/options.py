@@ -9,7 +9,7 @@ flags given into keyword arguments for ``GenerationConfig.updated`` (or, with
 ``rename``, for an API function whose parameters are named differently).
 
 Importing this module imports no torch and no domain package:
-``muse.generate.config`` imports only the standard library and ``muse.errors``.
+``muse.sampling.config`` imports only the standard library and ``muse.errors``.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from muse.generate import config as _config
+from muse.sampling import config as _config
 
 SAMPLING = ("temperature", "top_k", "top_p", "repetition_penalty", "num_beams", "branch_factor", "seed")
 """The sampling flags a generation verb offers unless it names its own."""

@@ -5,7 +5,7 @@ Training batches are ``{"input": LongTensor[B, T], "target": LongTensor[B, T]}``
 (-100) where nothing should be predicted (padding). :func:`lm_loss` is the one
 cross-entropy both models use.
 
-For decoding (:mod:`muse.generate.sampler`) a model offers
+For decoding (:mod:`muse.sampling.sampler`) a model offers
 
 * ``forward(idx, state=None) -> (logits[B, T, V], state)``: with a ``state``
   from an earlier call, ``idx`` holds only the *new* tokens and the model

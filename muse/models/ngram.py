@@ -24,7 +24,7 @@ conditional distribution sums to one over the whole vocabulary.
 
 :class:`KneserNeyDecoder` puts a fitted model behind the decoding interface of
 the neural token models (:mod:`muse.models.lm`), so it is sampled by the one
-sampler, :func:`muse.generate.sampler.generate`, with the same constraints.
+sampler, :func:`muse.sampling.sampler.generate`, with the same constraints.
 """
 from __future__ import annotations
 
@@ -226,9 +226,9 @@ class KneserNeyLM:
         stop: int | None = None,
     ) -> list[int]:
         """Draw up to ``n`` tokens after ``context`` (at least one token, BOS first); stop after
-        emitting ``stop`` if given. Sampled by :func:`muse.generate.sampler.generate`, seeded from ``rng``."""
-        from muse.generate.config import GenerationConfig
-        from muse.generate.sampler import generate
+        emitting ``stop`` if given. Sampled by :func:`muse.sampling.sampler.generate`, seeded from ``rng``."""
+        from muse.sampling.config import GenerationConfig
+        from muse.sampling.sampler import generate
 
         self._check_fitted()
         seed = int(np.random.default_rng(rng).integers(2**63))

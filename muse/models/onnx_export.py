@@ -443,7 +443,7 @@ class OnnxDecoder:
         """Greedy continuation of ``prompt`` (one id list, or several of one length).
 
         Returns the full sequences (prompt + new ids, ``eos_id`` left out), as
-        :func:`muse.generate.sampler.generate` does with ``do_sample=False``.
+        :func:`muse.sampling.sampler.generate` does with ``do_sample=False``.
         """
         single = len(prompt) > 0 and isinstance(prompt[0], (int, np.integer))
         rows = [list(prompt)] if single else [list(p) for p in prompt]

@@ -36,7 +36,7 @@ from torch import nn
 
 from muse.core.module import Batch, StepContext
 from muse.errors import ConfigError, DataError
-from muse.generate.sampler import sample_next
+from muse.sampling.sampler import sample_next
 from muse.models.latent import slerp
 from muse.models.registry import register
 from muse.tokenizers.base import Tokenizer

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from muse.errors import ConfigError, DataError
-from muse.generate.config import GenerationConfig
-from muse.generate.constraints import Constraint
-from muse.generate.sampler import generate
+from muse.sampling.config import GenerationConfig
+from muse.sampling.constraints import Constraint
+from muse.sampling.sampler import generate
 from muse.music.constraints import MelodyConstraint
 from muse.music.interop import MelodySource, as_melody
 from muse.music.melody import Melody
@@ -186,7 +186,7 @@ def generate_melodies(
     """Generate ``num`` melodies of ``bars`` bars (including the primer, if any).
 
     Sampling settings default to the model's ``generation_config.json``; any
-    :class:`~muse.generate.config.GenerationConfig` field can be given here.
+    :class:`~muse.sampling.config.GenerationConfig` field can be given here.
     ``key``/``scale`` and ``low``/``high`` are hard constraints: every generated
     pitch lies in the scale and the range. A primer (a :class:`Melody`, a
     MIDI/MusicXML/ABC file path, a ``pretty_midi.PrettyMIDI`` or a music21 stream;

@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 
 from muse.errors import ConstraintError
-from muse.generate.constraints import Constraint
+from muse.sampling.constraints import Constraint
 from muse.music.tokenizer import MusicTokenizer
 
 

@@ -188,7 +188,7 @@ def ngram_melodies(kn: Any, tokenizer: MusicTokenizer, *, num: int, bars: int, s
     """``num`` melodies of ``bars`` bars sampled from an n-gram model, decoded as the neural models'
     are (:func:`muse.music.compose.compose`): the one sampler, at temperature 1, under the same
     length constraint (:class:`~muse.music.constraints.MelodyConstraint`)."""
-    from muse.generate.config import GenerationConfig
+    from muse.sampling.config import GenerationConfig
     from muse.models.ngram import KneserNeyDecoder
     from muse.music.compose import MelodyRequest, compose
     from muse.recipes.hub import LoadedModel

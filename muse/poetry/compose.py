@@ -7,8 +7,8 @@ from typing import Iterator
 
 from muse.errors import ConfigError, ConstraintError
 
-from muse.generate.constraints import Constraint
-from muse.generate.sampler import generate, stream_generate
+from muse.sampling.constraints import Constraint
+from muse.sampling.sampler import generate, stream_generate
 from muse.poetry.corpora import prompt_prefix
 from muse.tokenizers.scripts import is_cjk_ideograph
 from muse.recipes.hub import LoadedModel, load_model

@@ -32,7 +32,7 @@ from typing import Iterable, NamedTuple, Sequence
 import torch
 
 from muse.errors import ConstraintError
-from muse.generate.constraints import Constraint
+from muse.sampling.constraints import Constraint
 from muse.poetry.corpora import split_prefix
 from muse.poetry.forms import PrefixCache, char_vocab
 from muse.poetry.rhyme import english_rhyme_pool, final_word, rhyme_keys, words_rhyme

@@ -29,7 +29,7 @@ from typing import Sequence
 import torch
 
 from muse.errors import ConstraintError
-from muse.generate.constraints import Constraint
+from muse.sampling.constraints import Constraint
 from muse.poetry.corpora import chinese_lines, split_prefix
 from muse.tokenizers.scripts import is_cjk_ideograph
 from muse.poetry.rhyme import PING, RHYME_GROUPS, ZE, rhyme_group, tone_class

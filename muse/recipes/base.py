@@ -65,7 +65,7 @@ class Recipe:
     model_class: ClassVar[type | None] = None
     """What :func:`muse.load` returns for this kind (None: :class:`~muse.recipes.model.MuseModel`)."""
     generation_defaults: ClassVar[dict[str, Any]] = {}
-    """:class:`~muse.generate.config.GenerationConfig` fields saved as ``generation_config.json``."""
+    """:class:`~muse.sampling.config.GenerationConfig` fields saved as ``generation_config.json``."""
 
     # ------------------------------------------------------------------ data settings
     def data_keys(self) -> set[str]:
@@ -110,7 +110,7 @@ class Recipe:
                  generation: dict[str, Any] | None = None, device: str = "cpu", **request_fields: Any) -> list[Any]:
         """``num`` outputs of ``loaded`` (a :class:`~muse.recipes.hub.LoadedModel`) for ``request``
         (the kind's request object, or its fields as keywords), with ``generation`` settings
-        (:class:`~muse.generate.config.GenerationConfig` names) over the model's own."""
+        (:class:`~muse.sampling.config.GenerationConfig` names) over the model's own."""
         raise ConfigError(f"a {self.kind!r} model does not generate on its own")
 
 

@@ -31,7 +31,7 @@ from torch import nn
 from muse._version import MODEL_DIR_FORMAT, __version__
 from muse.core.checkpoint import load_checkpoint, load_model_state, tied_aliases
 from muse.errors import CheckpointError
-from muse.generate.config import GenerationConfig
+from muse.sampling.config import GenerationConfig
 from muse.models.registry import build_model
 from muse.tokenizers.base import Tokenizer, tokenizer_from_dict, tokenizer_to_dict
 

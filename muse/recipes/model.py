@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from muse.errors import ConfigError
-from muse.generate.config import GenerationConfig
+from muse.sampling.config import GenerationConfig
 from muse.recipes import get_recipe
 from muse.recipes.hub import LoadedModel, load_model, save_model
 
@@ -151,7 +151,7 @@ class MuseModel:
             top_p: nucleus sampling threshold in (0, 1].
             repetition_penalty: > 1 discourages tokens already written.
             seed: random seed; the same seed gives the same output.
-            constraints: extra decoding constraints (:class:`muse.generate.constraints.Constraint`,
+            constraints: extra decoding constraints (:class:`muse.sampling.constraints.Constraint`,
                 melody models only).
             **request_fields: the request's fields, when ``request`` is not given.
 

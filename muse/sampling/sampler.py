@@ -7,7 +7,7 @@ in which case every step recomputes the last ``model.max_context`` tokens from
 scratch (nanoGPT's loop, kept for speed comparisons).
 
 Constraints are hard: at every step the masks ``c.allowed(seq)`` of all
-constraints are intersected (:func:`muse.generate.constraints.combine_masks`)
+constraints are intersected (:func:`muse.sampling.constraints.combine_masks`)
 and disallowed ids get logit -inf before any other processing. A mask shorter
 than the model's output (a vocabulary padded for speed) leaves the extra ids
 disallowed. When no id is left, :class:`ConstraintError` is raised. Checking
@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from muse.errors import ConfigError, ConstraintError, DataError
-from muse.generate.config import GenerationConfig
-from muse.generate.constraints import Constraint, combine_masks
+from muse.sampling.config import GenerationConfig
+from muse.sampling.constraints import Constraint, combine_masks
 
 StepCallback = Callable[[int, list], None]
 """``callback(step, new_ids)``: after each step, the id chosen per row (``None`` for
@@ -54,9 +54,7 @@ def generate(
 
     This is the token-level decoder under :func:`muse.generate_melodies`,
     :func:`muse.write_poems` and :meth:`muse.MuseModel.generate`; it knows
-    nothing about music or text. Note that ``muse.generate`` can be shadowed by
-    the ``muse.generate`` subpackage once that is imported, so import the
-    function from ``muse.generate.sampler``.
+    nothing about music or text. ``muse.generate`` is this function.
 
     Args:
         model: a token language model (``TransformerLM`` or ``RNNLM``, e.g.
@@ -79,7 +77,7 @@ def generate(
 
     Example:
         >>> import muse
-        >>> from muse.generate.sampler import generate
+        >>> from muse.sampling.sampler import generate
         >>> poet = muse.load("poem-tang")
         >>> cfg = muse.GenerationConfig(max_new_tokens=10, num_return_sequences=2, seed=0)
         >>> prompt = [poet.tokenizer.bos_id, *poet.tokenizer.encode("春")]

@@ -14,7 +14,7 @@ FILE_NAME = "generation_config.json"
 
 @dataclass
 class GenerationConfig:
-    """Decoding settings for :func:`muse.generate.sampler.generate`.
+    """Decoding settings for :func:`muse.sampling.sampler.generate`.
 
     Order of logit processing at each step: constraint masks, repetition
     penalty, n-gram blocking, then (sampling only) temperature, top-k, top-p.
@@ -40,7 +40,7 @@ class GenerationConfig:
 
     Example:
         >>> import muse
-        >>> from muse.generate.sampler import generate
+        >>> from muse.sampling.sampler import generate
         >>> poet = muse.load("poem-tang")
         >>> cfg = poet.generation_config.updated(temperature=0.7, top_k=40, seed=0)
         >>> greedy = muse.GenerationConfig(max_new_tokens=20, do_sample=False)
