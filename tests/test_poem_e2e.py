@@ -272,3 +272,16 @@ def test_cli_resume_continues_and_refuses_another_corpus(capsys, tmp_path):
     assert load_model(run).meta["trained_steps"] == 40  # a run directory loads its exported model/
     with pytest.raises(CheckpointError, match="different tokenizer"):
         train("poem", corpus=str(ENGLISH), out=run, resume=True, steps=60)
+
+
+def test_a_form_request_never_runs_out_of_tokens_by_default():
+    """The budget follows the request: eight rhymed English lines fit without --max-tokens."""
+    from muse.poetry.english import check_english_form
+
+    for scheme in ("AABB", "ABAB"):
+        for seed in range(3):
+            poem = write_poems("poem-english", PoemRequest(lines=8, rhyme_scheme=scheme), seed=seed)[0]
+            assert len([ln for ln in poem.split("\n") if ln.strip()]) == 8
+            assert not check_english_form(poem, lines=8, rhyme_scheme=scheme)
+    with pytest.raises(ConstraintError, match="max_tokens=40 ran out"):
+        write_poems("poem-english", PoemRequest(lines=8, rhyme_scheme="AABB"), max_tokens=40, seed=0)

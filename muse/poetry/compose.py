@@ -176,8 +176,11 @@ def write_poems(
     base = lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p,
                                         repetition_penalty=repetition_penalty, num_beams=beam_size,
                                         max_new_tokens=max_tokens)
-    max_tokens = base.max_new_tokens
     constraints = build_constraints(tok, req, words_of(lm))
+    if max_tokens is None:  # the budget follows the request: a form never runs out of tokens
+        bounds = [b for c in constraints if (b := c.max_tokens()) is not None]
+        base = replace(base, max_new_tokens=max([base.max_new_tokens, *bounds]))
+    max_tokens = base.max_new_tokens
     prompt = _prompt_ids(tok, req)
     if len(prompt) > 1 and constraints:
         # the prompt must itself obey the form so far
@@ -219,6 +222,9 @@ def stream_poem(
     cfg = replace(lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p,
                                                repetition_penalty=repetition_penalty, max_new_tokens=max_tokens),
                   num_beams=1, do_sample=True, eos_id=tok.eos_id, seed=seed)
+    if max_tokens is None:
+        bounds = [b for c in constraints if (b := c.max_tokens()) is not None]
+        cfg = replace(cfg, max_new_tokens=max([cfg.max_new_tokens, *bounds]))
     max_tokens = cfg.max_new_tokens
     ids = list(prompt)
     shown = _decode(tok, ids)

@@ -146,6 +146,13 @@ class EnglishFormConstraint(Constraint):
 
     # ------------------------------------------------------------ setup
 
+    def max_tokens(self) -> int | None:
+        """Every line can run to ``max_line_chars`` plus a final word and its newline, plus stanza breaks."""
+        if self.lines is None:
+            return None
+        breaks = (self.lines - 1) // self.stanza if self.stanza else 0
+        return self.lines * (self.max_line_chars + self.max_word_len + 2) + breaks + 1
+
     def check(self, tokenizer) -> None:  # noqa: ANN001
         vocab = char_vocab(tokenizer, "EnglishFormConstraint")
         if "\n" not in vocab:

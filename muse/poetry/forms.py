@@ -169,6 +169,10 @@ class ChineseFormConstraint(Constraint):
         _check_acrostic(acrostic, self.form)
         self.check(tokenizer)
 
+    def max_tokens(self) -> int | None:
+        """Each line: its characters, one punctuation mark and a newline; then EOS."""
+        return self.form.lines * (self.form.chars_per_line + 2) + 1
+
     def check(self, tokenizer) -> None:  # noqa: ANN001
         vocab = char_vocab(tokenizer, "ChineseFormConstraint")
         f = self.form

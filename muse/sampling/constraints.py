@@ -18,6 +18,11 @@ class Constraint:
     def check(self, tokenizer) -> None:  # noqa: ANN001 - any Tokenizer
         """Raise ConstraintError if unsatisfiable with this tokenizer."""
 
+    def max_tokens(self) -> int | None:
+        """The most tokens a sequence this constraint accepts can take (None: no bound known).
+        Callers size their generation budget with it, so a form never runs out of tokens."""
+        return None
+
     def allowed(self, seq: Sequence[int]) -> torch.Tensor | None:
         """Bool mask ``[vocab_size]`` of ids allowed next, or None for no restriction."""
         raise NotImplementedError
