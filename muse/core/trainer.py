@@ -74,6 +74,50 @@ class Trainer:
 
     ``extra_state`` (run config, tokenizer, anything JSON-like) is stored in every
     checkpoint so a checkpoint alone can rebuild the model and its vocabulary.
+
+    :func:`muse.train` builds one for a recipe; build it yourself to train any
+    model that computes its loss (``model.loss(batch, ctx)`` returning a dict
+    with ``"loss"``, see :mod:`muse.core.module`). The constructor validates
+    ``cfg``, picks the device, moves the model there and builds one AdamW
+    optimiser and learning-rate schedule per parameter group; :meth:`fit` runs
+    the loop and writes the run directory (``checkpoints/last.pt`` and
+    ``best.pt``, ``metrics.csv``, ``loss.png``, TensorBoard logs).
+
+    Args:
+        model: the ``torch.nn.Module`` to train, with a ``loss(batch, ctx)``
+            method (e.g. from :func:`muse.build_model`); several parameter groups
+            (a GAN's ``"d"`` and ``"g"``) get one optimiser each.
+            :class:`~muse.errors.MuseError` when it has no trainable parameters.
+        cfg: how to train (:class:`muse.TrainConfig`: steps, batch size, learning
+            rate, precision, device, evaluation and checkpoint intervals...);
+            validated here.
+        train_data: training batches: any object with ``batch(index) -> dict of
+            tensors`` and ``steps_per_epoch`` (an int, or None for an endless
+            stream), such as :class:`muse.data.batches.WindowBatches` or
+            :class:`~muse.data.batches.TensorBatches`.
+        val_data: validation batches of the same kind; None (default): no
+            evaluation, no ``best`` checkpoint and no early stopping.
+        run_dir: the run directory that receives checkpoints and logs (default
+            ``"runs/run"``; created on :meth:`fit`).
+        extra_state: extra JSON-like entries stored at the top level of every
+            checkpoint (run config, tokenizer...); None: none.
+        callbacks: :class:`muse.Callback` objects called after each step, each
+            evaluation and at the end (on the main process only, in order).
+        dist: the distributed setting (rank, world size, local rank); None (the
+            default) reads torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``, a
+            single process when they are absent.
+
+    Example:
+        >>> import muse, torch
+        >>> from muse.data.batches import TensorBatches
+        >>> gan = muse.build_model("dcgan", {"image_size": 16, "nz": 8, "ngf": 8, "ndf": 8})
+        >>> images = torch.rand(64, 1, 16, 16) * 2 - 1
+        >>> cfg = muse.TrainConfig(steps=20, batch_size=16, eval_every=10, device="cpu", progress=False)
+        >>> trainer = muse.Trainer(gan, cfg, TensorBatches({"image": images}, 16, seed=0),
+        ...                        val_data=TensorBatches({"image": images}, 16, seed=1), run_dir="runs/tiny-gan")
+        >>> result = trainer.fit()
+        >>> result.step, result.stopped
+        (20, 'steps')
     """
 
     def __init__(
@@ -155,6 +199,27 @@ class Trainer:
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint holds, for exact continuation and for rebuilding the model.
+
+        Returns:
+            dict[str, Any]: ``format`` and ``muse_version``; ``model_name`` and
+            ``model_config`` (to rebuild the model); ``model`` (weights, on the
+            CPU); ``optimizers``, ``schedulers`` (by parameter group) and
+            ``scaler``; ``step``, ``best_val``, ``evals_without_improvement`` and
+            ``elapsed`` (training seconds so far); ``train_config`` (the
+            :class:`muse.TrainConfig` as a dict); ``rng`` (every random generator's
+            state); then the ``extra_state`` entries.
+
+        Example:
+            >>> import muse, torch
+            >>> from muse.data.batches import TensorBatches
+            >>> gan = muse.build_model("dcgan", {"image_size": 16, "nz": 8, "ngf": 8, "ndf": 8})
+            >>> data = TensorBatches({"image": torch.rand(32, 1, 16, 16) * 2 - 1}, 16)
+            >>> trainer = muse.Trainer(gan, muse.TrainConfig(steps=10, device="cpu"), data, extra_state={"note": "x"})
+            >>> state = trainer.state_dict()
+            >>> state["step"], state["note"], state["model_name"]
+            (0, 'x', 'dcgan')
+        """
         return {
             "format": CHECKPOINT_FORMAT,
             "muse_version": __version__,
@@ -174,7 +239,32 @@ class Trainer:
         }
 
     def save(self, name: str = "last") -> Path | None:
-        """Write ``checkpoints/<name>.pt`` atomically (main process only)."""
+        """Write ``checkpoints/<name>.pt`` atomically (main process only).
+
+        The file holds :meth:`state_dict`; it is written to a temporary file and
+        renamed into place, so a crash never leaves half a checkpoint. :meth:`fit`
+        saves ``last`` every ``save_every`` steps and at the end, ``best`` when
+        the validation loss improves.
+
+        Args:
+            name: the checkpoint's file name without ``.pt`` (default ``"last"``,
+                the one ``fit(resume=True)`` continues from; ``"best"`` is the
+                other one the loop writes).
+
+        Returns:
+            Path | None: the checkpoint written, under ``<run_dir>/checkpoints/``;
+            None on the other processes of a distributed run.
+
+        Example:
+            >>> import muse, torch
+            >>> from muse.data.batches import TensorBatches
+            >>> gan = muse.build_model("dcgan", {"image_size": 16, "nz": 8, "ngf": 8, "ndf": 8})
+            >>> data = TensorBatches({"image": torch.rand(32, 1, 16, 16) * 2 - 1}, 16)
+            >>> trainer = muse.Trainer(gan, muse.TrainConfig(steps=10, device="cpu"), data, run_dir="runs/gan")
+            >>> result = trainer.fit()
+            >>> trainer.save("after-fit").name
+            'after-fit.pt'
+        """
         if name == "last":
             self._last_saved_step = self.step
         if not self.dist.is_main:
@@ -182,7 +272,29 @@ class Trainer:
         return atomic_torch_save(self.state_dict(), self.ckpt_dir / f"{name}.pt")
 
     def load(self, path: str | Path) -> None:
-        """Restore everything from a checkpoint for exact continuation."""
+        """Restore everything from a checkpoint for exact continuation.
+
+        Restores the weights, every optimiser, schedule and gradient scaler, the
+        step, best validation loss, early-stopping count, training seconds and the
+        random generators, so training continues as if it had not stopped.
+        ``fit(resume=...)`` calls it; call it yourself to inspect a run.
+
+        Args:
+            path: a checkpoint written by :meth:`save` (``.../checkpoints/last.pt``
+                or ``best.pt``) of the same model and parameter groups;
+                :class:`~muse.errors.CheckpointError` for a missing, unreadable or
+                mismatched one.
+
+        Example:
+            >>> import muse, torch
+            >>> from muse.data.batches import TensorBatches
+            >>> gan = muse.build_model("dcgan", {"image_size": 16, "nz": 8, "ngf": 8, "ndf": 8})
+            >>> data = TensorBatches({"image": torch.rand(32, 1, 16, 16) * 2 - 1}, 16)
+            >>> trainer = muse.Trainer(gan, muse.TrainConfig(steps=10, device="cpu"), data, run_dir="runs/other")
+            >>> trainer.load("runs/gan/checkpoints/last.pt")
+            >>> trainer.step
+            10
+        """
         ckpt = load_checkpoint(path, map_location="cpu")
         load_model_state(self.model, ckpt["model"], path)
         if set(ckpt["optimizers"]) != set(self.optimizers):
@@ -206,6 +318,25 @@ class Trainer:
         Every evaluation, the one after the last step included, reads at most
         ``eval_batches`` batches (fewer when the split has fewer), never the whole
         split. With ``progress`` the main process shows a transient ``valid`` bar.
+        The model runs in eval mode without gradients and is put back in training
+        mode; the random state is restored, so evaluating does not change training.
+        In a distributed run the metrics are averaged over all processes.
+
+        Returns:
+            dict[str, float]: every scalar the model's loss returns (``loss`` and
+            e.g. ``d_loss``, ``acc``), averaged; for language models (which report
+            ``ntokens``) weighted by tokens and with ``bits_per_token`` and
+            ``perplexity`` added. Empty when there is no ``val_data``.
+
+        Example:
+            >>> import muse, torch
+            >>> from muse.data.batches import TensorBatches
+            >>> gan = muse.build_model("dcgan", {"image_size": 16, "nz": 8, "ngf": 8, "ndf": 8})
+            >>> data = TensorBatches({"image": torch.rand(32, 1, 16, 16) * 2 - 1}, 16)
+            >>> cfg = muse.TrainConfig(steps=10, eval_batches=2, device="cpu")
+            >>> trainer = muse.Trainer(gan, cfg, data, val_data=data)
+            >>> sorted(trainer.evaluate())[:3]
+            ['d_fake', 'd_loss', 'd_real']
         """
         if self.val_data is None:
             return {}
@@ -312,6 +443,40 @@ class Trainer:
 
         ``resume=True`` continues from ``<run_dir>/checkpoints/last.pt``; a path
         continues from that checkpoint.
+
+        Every ``log_every`` steps a row of training metrics goes to
+        ``metrics.csv`` (and TensorBoard); every ``eval_every`` steps, and after
+        the last, the model is evaluated (:meth:`evaluate`), ``best.pt`` saved when
+        the validation loss improves by more than ``min_delta``, and ``last.pt``
+        every ``save_every`` steps and at the end. The first Ctrl-C finishes the
+        step, saves ``last`` and returns; a second aborts. A NaN/inf loss or
+        gradient norm raises :class:`~muse.errors.TrainingDiverged` (the last good
+        checkpoint is kept); a run directory already holding ``last.pt`` without
+        ``resume`` raises :class:`~muse.errors.MuseError`.
+
+        Args:
+            resume: False (default): a fresh run. True: continue from
+                ``<run_dir>/checkpoints/last.pt``. A path (str or Path): continue
+                from that checkpoint. Step counts, ``max_time`` and the schedule
+                carry on from where it stopped.
+
+        Returns:
+            FitResult: ``step`` (optimiser steps done in all), ``best_val`` (best
+            validation loss, or None), ``stopped`` (``"steps"``, ``"epochs"``,
+            ``"max_time"``, ``"early_stopping"`` or ``"interrupted"``),
+            ``run_dir``, ``last_checkpoint`` and ``best_checkpoint`` (paths, or
+            None) and ``train_seconds``.
+
+        Example:
+            >>> import muse, torch
+            >>> from muse.data.batches import TensorBatches
+            >>> gan = muse.build_model("dcgan", {"image_size": 16, "nz": 8, "ngf": 8, "ndf": 8})
+            >>> data = TensorBatches({"image": torch.rand(32, 1, 16, 16) * 2 - 1}, 16)
+            >>> result = muse.Trainer(gan, muse.TrainConfig(steps=10, device="cpu"), data, run_dir="runs/g").fit()
+            >>> more = muse.Trainer(gan, muse.TrainConfig(steps=20, device="cpu"), data,
+            ...                     run_dir="runs/g").fit(resume=True)
+            >>> result.stopped, more.step
+            ('steps', 20)
         """
         cfg = self.cfg
         self._prepare_run_dir(bool(resume))

@@ -40,9 +40,7 @@ numpy only (``pip install 'muse[onnx]'``). Torch is imported only to export.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from muse.core.files import atomic_directory
 from muse.errors import CheckpointError, ConfigError, DataError, require
 
 OPSET = 17
@@ -273,9 +272,7 @@ def export_onnx(model: Any, out: str | Path, *, source: str | Path | None = None
     d = Path(out)
     if d.exists() and not d.is_dir():
         raise ConfigError("exists and is not a directory (the ONNX export is a directory)", d)
-    d.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=d.parent))
-    try:
+    with atomic_directory(d) as tmp:
         graph = export_graph(model, tmp / GRAPH_FILE)
         src = Path(source) if source is not None and Path(source).is_dir() else None
         files = [GRAPH_FILE]
@@ -300,19 +297,6 @@ def export_onnx(model: Any, out: str | Path, *, source: str | Path | None = None
             if not diff <= VERIFY_TOLERANCE:
                 raise CheckpointError(f"the exported graph disagrees with the torch model: max |logit diff| "
                                       f"{diff:.3g} > {VERIFY_TOLERANCE:g}", d)
-        for f in tmp.iterdir():
-            os.chmod(f, 0o644)
-        os.chmod(tmp, 0o755)
-        if d.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{d.name}.old.", dir=d.parent))
-            d.rename(old / d.name)
-            tmp.rename(d)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(d)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ExportReport(d, d / GRAPH_FILE, files, diff)
 
 

@@ -36,7 +36,20 @@ def estimate_key(melody: Melody) -> tuple[int, str]:
 
 @dataclass
 class MelodyRequest:
-    """What melody to write. Pitch settings are hard constraints."""
+    """What melody to write. Pitch settings are hard constraints.
+
+    Give it to :meth:`muse.MuseModel.generate` of a melody model (or its fields as
+    keywords there, or to :func:`muse.generate_melodies`). Every generated pitch
+    lies in ``low..high`` and, with ``key``/``scale``, in that scale; a primer's
+    notes are kept exactly and the melody continues from its end.
+
+    Example:
+        >>> import muse
+        >>> req = muse.MelodyRequest(bars=4, key="D", scale="dorian", low=55, high=79).validate()
+        >>> tunes = muse.load("melody-transformer").generate(req, num_return_sequences=2, seed=0)
+        >>> waltz = muse.MelodyRequest(bars=8, time_signature="3/4", qpm=150, start_with_note=True)
+        >>> more = muse.load("melody-lstm").generate(waltz, seed=1)
+    """
 
     bars: int = 8
     """Length in bars, including the primer."""
@@ -59,6 +72,23 @@ class MelodyRequest:
     """No pick-up: the first step is a note."""
 
     def validate(self) -> "MelodyRequest":
+        """Check the settings; raise :class:`~muse.errors.ConfigError` for the first bad one.
+
+        Checks that ``bars >= 1``, ``0 <= low <= high <= 127``, ``qpm > 0`` when
+        given, that ``key`` is a note name and ``scale`` a known scale. The primer
+        and the time signature are checked when the melody is composed.
+
+        Returns:
+            MelodyRequest: this request itself (unchanged), so calls chain.
+
+        Example:
+            >>> import muse
+            >>> req = muse.MelodyRequest(bars=8, key="Bb", scale="major").validate()
+            >>> muse.MelodyRequest(bars=8, low=80, high=60).validate()
+            Traceback (most recent call last):
+            ...
+            muse.errors.ConfigError: pitch range 80..60 must lie within 0..127 with low <= high
+        """
         if self.bars < 1:
             raise ConfigError(f"bars must be >= 1, got {self.bars}")
         if not 0 <= self.low <= self.high <= 127:
@@ -103,7 +133,41 @@ def compose(
 ) -> list[Melody]:
     """``num`` melodies from ``lm`` for ``request``, sampled with ``generation``
     (default: the model's own generation config), under the request's constraints
-    and any extra ``constraints``."""
+    and any extra ``constraints``.
+
+    The engine under :func:`generate_melodies` and a melody model's
+    :meth:`~muse.MuseModel.generate`: the request is validated, the primer (if
+    any) read and encoded as the prompt, and every token decoded under the
+    melody grammar (length, bar lines, pitch set of the key/scale and range).
+    The primer's notes are kept exactly in every melody.
+
+    Args:
+        lm: the loaded melody model (:func:`muse.load_model` with a melody
+            tokenizer; ConfigError otherwise).
+        request: what to write (bars, key, scale, range, primer, tempo, meter).
+        generation: sampling settings; None uses ``lm.generation_config``. Its
+            ``max_new_tokens``, ``eos_id`` and ``num_return_sequences`` are set here
+            from the request and ``num``.
+        constraints: extra decoding constraints
+            (:class:`muse.sampling.constraints.Constraint`) applied after the
+            melody grammar; each is checked against the tokenizer first.
+        num: how many melodies (>= 1). With beam search (``num_beams > 1``) each
+            search gives at most ``num_beams``; further searches use ``seed + n``.
+        device: where to run the model (``"cpu"``, ``"cuda"``...).
+
+    Returns:
+        list[Melody]: ``num`` melodies of exactly ``request.bars`` bars (primer
+        included), in the request's (else the primer's, else 120 qpm / 4/4) tempo
+        and meter, with the target key set when one is known.
+
+    Example:
+        >>> import muse
+        >>> from muse.music.compose import compose
+        >>> lm = muse.load_model("melody-transformer")
+        >>> tunes = compose(lm, muse.MelodyRequest(bars=4, key="G", scale="major"), num=2)
+        >>> len(tunes), tunes[0].num_bars
+        (2, 4.0)
+    """
     tok = _melody_tokenizer(lm)
     req = request.validate()
     if num < 1:
@@ -195,6 +259,59 @@ def generate_melodies(
     pick-up (rests, then a lead-in note; at most two bars of rest), as most of
     the tunes the model learned from do; ``start_with_note`` makes the first
     step a note.
+
+    Args:
+        model: a shipped melody model name (``"melody-transformer"``, the default,
+            or ``"melody-lstm"``), a model or run directory, a checkpoint, or a
+            model already loaded with :func:`muse.load_model` (reused as it is).
+        bars: length of each melody in bars, primer included (>= 1; default 8).
+        num: how many melodies (>= 1; default 1).
+        key: tonic as a note name (``"C"``, ``"F#"``, ``"Bb"``); with ``scale``
+            every pitch is in that scale, alone it means that major key. None: no
+            key constraint (a primer's key is kept).
+        scale: ``"major"``, ``"minor"``, ``"dorian"``, ``"pentatonic"``,
+            ``"blues"``... (see :data:`muse.music.theory.SCALES`); without ``key``
+            the tonic is the primer's, else C (A for minor-like scales). None: no
+            scale constraint.
+        low: lowest MIDI pitch allowed, 0..127 (default 0).
+        high: highest MIDI pitch allowed, ``low``..127 (default 127).
+        temperature: sampling temperature (> 0; below 1 is more conservative);
+            None: the model's default.
+        top_k: sample among the ``top_k`` most likely tokens only; None: the
+            model's default.
+        top_p: nucleus sampling threshold in (0, 1]; None: the model's default.
+        beam_size: beam width (``num_beams``): 1 samples, more runs stochastic
+            beam search; None: the model's default.
+        branch_factor: stochastic beam search only: sampled continuations per beam
+            and step; None: the model's default.
+        primer: a melody to continue: a :class:`Melody`, a MIDI/MusicXML/ABC file
+            path, a ``pretty_midi.PrettyMIDI`` or a music21 stream; on the model's
+            grid (4 steps per quarter) and no longer than ``bars``. None: start
+            from nothing.
+        qpm: tempo in quarter notes per minute (> 0); None: the primer's, else 120.
+        time_signature: meter as ``"3/4"`` or ``(3, 4)`` (2/4, 3/4, 4/4, 5/4, 6/4,
+            3/8, 6/8, 7/8, 9/8, 12/8, 2/2); None: the primer's, else 4/4.
+        start_with_note: True: no pick-up, the first step is a note (without a
+            primer). Default False.
+        seed: random seed; the same seed and settings give the same melodies.
+            None: not seeded.
+        device: where the model runs (``"cpu"``, the default, ``"cuda"``, ``"mps"``).
+        **generation: any other :class:`~muse.sampling.config.GenerationConfig`
+            field (``repetition_penalty=1.2``, ``no_repeat_ngram_size=4``...); an
+            unknown name raises ConfigError.
+
+    Returns:
+        list[Melody]: ``num`` melodies, each exactly ``bars`` bars long
+        (``total_steps`` set), with tempo, meter and key (when known) set, ready
+        for :func:`muse.save_melodies` or :func:`muse.write_midi`.
+
+    Example:
+        >>> import muse
+        >>> tunes = muse.generate_melodies("melody-transformer", bars=8, num=3, key="D", scale="dorian", seed=0)
+        >>> len(tunes), tunes[0].num_bars
+        (3, 8.0)
+        >>> more = muse.generate_melodies("melody-lstm", bars=16, primer=tunes[0], temperature=0.9, low=60, high=84)
+        >>> files = muse.save_melodies(tunes + more, "out", wav=False)
     """
     lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, expect_kind="melody")
     gen = lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p, num_beams=beam_size,
@@ -221,7 +338,35 @@ def save_melodies(melodies: Sequence[Melody], out_dir: str | Path, *, prefix: st
 
     Numbers begin at ``start`` (default 1), so melodies written a few at a time
     continue one sequence: ``save_melodies(first, out)`` then
-    ``save_melodies(more, out, start=len(first) + 1)``.
+    ``save_melodies(more, out, start=len(first) + 1)``. Files already there with
+    the same names are replaced.
+
+    Args:
+        melodies: the melodies to write (e.g. from :func:`muse.generate_melodies`).
+        out_dir: the folder to write into (created with its parents;
+            :class:`~muse.errors.DataError` when it cannot be).
+        prefix: start of every file name (default ``"melody"``: ``melody_001.mid``).
+        wav: also render each MIDI file to a 16-bit WAV (:func:`muse.render_wav`;
+            default True).
+        png: also draw each melody's piano roll as a PNG (:func:`muse.plot_pianoroll`,
+            titled with the file name and the key; default True).
+        synth: the WAV renderer: ``"auto"`` (FluidSynth when it and a soundfont
+            are found, else the built-in synth; the default), ``"fluidsynth"`` or
+            ``"builtin"``.
+        start: number of the first file (>= 1; default 1); numbers have three
+            digits, more past 999.
+
+    Returns:
+        list[dict[str, Path]]: one dict per melody, in order, mapping ``"mid"``
+        and, when written, ``"wav"`` and ``"png"`` to the file paths.
+
+    Example:
+        >>> import muse
+        >>> tunes = muse.generate_melodies("melody-transformer", bars=4, num=2, seed=0)
+        >>> files = muse.save_melodies(tunes, "out", prefix="tune", synth="builtin")
+        >>> files[0]["mid"].name, files[1]["wav"].name
+        ('tune_001.mid', 'tune_002.wav')
+        >>> more = muse.save_melodies(tunes, "out", prefix="tune", wav=False, png=False, start=3)
     """
     if start < 1:
         raise ConfigError(f"start must be >= 1, got {start}")

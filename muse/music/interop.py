@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from muse.errors import DataError
-from muse.music.extract import Track, extract_melodies
+from muse.music.extract import extract_melodies
 from muse.music.melody import Melody
 
 if TYPE_CHECKING:
@@ -187,29 +187,10 @@ def melody_to_pretty_midi(melody: Melody, program: int = 0) -> pretty_midi.Prett
 
 
 def pretty_midi_piece(pm: pretty_midi.PrettyMIDI) -> Piece:
-    """Tracks (in quarter notes, from the ticks) and the first tempo, meter and key of a
-    ``PrettyMIDI``, as :mod:`muse.music.midi_io` reads a MIDI file; its end is
-    ``pm.get_end_time()`` (last note or event, the ``"end"`` text event included)."""
-    from muse.music.midi_io import Piece
-    from muse.music.theory import key_from_number
+    """The piece of a ``PrettyMIDI``, read as :mod:`muse.music.midi_io` reads a MIDI file."""
+    from muse.music.midi_io import pretty_midi_piece as read
 
-    res = pm.resolution
-
-    def q(t: float) -> float:
-        return pm.time_to_tick(t) / res
-
-    tracks = [Track([(q(n.start), q(n.end), n.pitch, n.velocity) for n in inst.notes], inst.name, inst.is_drum,
-                    inst.program) for inst in pm.instruments if inst.notes]
-    _, tempi = pm.get_tempo_changes()
-    qpm = round(float(tempi[0]), 2) if len(tempi) else 120.0
-    ts = (4, 4)
-    if pm.time_signature_changes:
-        first = min(pm.time_signature_changes, key=lambda t: t.time)
-        ts = (int(first.numerator), int(first.denominator))
-    key = None
-    if pm.key_signature_changes:
-        key = key_from_number(min(pm.key_signature_changes, key=lambda t: t.time).key_number)
-    return Piece(tracks, qpm, ts, key, q(pm.get_end_time()))
+    return read(pm)
 
 
 def melody_from_pretty_midi(pm: pretty_midi.PrettyMIDI, steps_per_quarter: int = 4) -> Melody:

@@ -76,9 +76,36 @@ class VAE:
 
 
 def load_vae(name_or_path: str | Path = DEFAULT_VAE_MODEL, device: str = "cpu") -> VAE:
-    """Load a VAE from a shipped name, model directory, run directory or checkpoint
-    (the one rule of :func:`muse.recipes.hub.resolve_model_path`), with the attribute
-    vectors of its ``attributes.json``."""
+    """Load a melody VAE with its tokenizer and attribute vectors, ready for the latent-space functions.
+
+    The model is found by the one rule of :func:`muse.recipes.hub.resolve_model_path`
+    (shipped name, model directory, run directory or checkpoint); the attribute
+    vectors come from its ``attributes.json`` (empty when there is none).
+    ``muse.load("vae-2bar").vae`` gives the same object.
+
+    Args:
+        name_or_path: a shipped VAE name (default ``"vae-2bar"``, 2 bars of 4/4),
+            a model directory, a run directory (its ``model/``, else
+            ``checkpoints/best.pt``, else ``last.pt``), a checkpoint file, or a
+            model already loaded with :func:`muse.load_model`.
+        device: where the model runs (``"cpu"``, the default, ``"cuda"``,
+            ``"cuda:1"``, ``"mps"``); ignored for an already loaded model.
+
+    Returns:
+        VAE: the model, its tokenizer and its attribute vectors, with ``n_bars``,
+        ``seq_len`` (steps per window), ``z_dim`` and ``device``. Raises
+        :class:`~muse.errors.CheckpointError` when the model is not a melody VAE
+        on 4/4 bars of 16 steps, or its attribute vectors do not fit its codes.
+
+    Example:
+        >>> import muse
+        >>> vae = muse.load_vae("vae-2bar")
+        >>> vae.n_bars, vae.seq_len, vae.z_dim
+        (2, 32, 128)
+        >>> vae.attributes.names()
+        ['note_density', 'mean_interval', 'syncopation', 'pitch_span']
+        >>> same = muse.load("vae-2bar").vae
+    """
     from muse.models.vae import MelodyVAE
     from muse.music.events import MelodyEventTokenizer
     from muse.recipes.hub import LoadedModel, load_model
@@ -197,6 +224,29 @@ def encode_melodies(vae: VAE, melodies: MelodySource | Iterable[MelodySource], *
     A melody of exactly the model's length gives one code; a longer one gives one
     per consecutive window (logged, naming the melody by ``label``). Too short a
     melody raises DataError.
+
+    Args:
+        vae: the VAE (:func:`muse.load_vae` or ``muse.load("vae-2bar").vae``).
+        melodies: one melody or a list of them, each a :class:`~muse.Melody` on a
+            grid of 4 steps per quarter, a MIDI/MusicXML/ABC file path, a
+            ``pretty_midi.PrettyMIDI`` or a music21 stream; each at least
+            ``vae.n_bars`` bars of 4/4 long (a trailing part shorter than a window
+            is dropped, logged).
+        label: how log and error messages name the melody (numbered ``"melody 2"``
+            when several are given; default ``"melody"``).
+
+    Returns:
+        torch.Tensor: float32 codes ``[W, z_dim]`` on the VAE's device, W being the
+        total number of windows of all melodies, in order (no gradient).
+
+    Example:
+        >>> import muse
+        >>> vae = muse.load_vae("vae-2bar")
+        >>> themes = muse.sample_melodies(vae, 3, seed=0)
+        >>> z = muse.encode_melodies(vae, themes)
+        >>> tuple(z.shape)
+        (3, 128)
+        >>> z_file = muse.encode_melodies(vae, "tune.mid", label="tune")
     """
     return _codes_and_offsets(vae, melodies, label)[0]
 
@@ -226,7 +276,32 @@ def _to_melody(vae: VAE, ids: torch.Tensor, offset: int = 0, qpm: float = 120.0)
 
 def decode_latents(vae: VAE, z: torch.Tensor | np.ndarray, *, temperature: float = 0.5, seed: int | None = None,
                    qpm: float = 120.0) -> list[Melody]:
-    """One melody of ``n_bars`` bars per code in ``z`` (``[N, z_dim]`` or ``[z_dim]``)."""
+    """One melody of ``n_bars`` bars per code in ``z`` (``[N, z_dim]`` or ``[z_dim]``).
+
+    Args:
+        vae: the VAE (:func:`muse.load_vae` or ``muse.load("vae-2bar").vae``).
+        z: latent codes, ``[N, vae.z_dim]`` or a single ``[vae.z_dim]`` code, as a
+            tensor, a NumPy array or nested lists of floats (finite values;
+            DataError for another shape or NaN/inf).
+        temperature: decoder sampling temperature (>= 0; default 0.5); 0 decodes
+            greedily (argmax at every step), higher values are more adventurous.
+        seed: random seed of the decoder's sampling; the same seed and codes give
+            the same melodies. None: not seeded.
+        qpm: tempo of the melodies, in quarter notes per minute (default 120).
+
+    Returns:
+        list[Melody]: N melodies in 4/4, each exactly ``vae.n_bars`` bars long
+        (``total_steps`` set), in the model's pitch range.
+
+    Example:
+        >>> import muse, torch
+        >>> vae = muse.load_vae("vae-2bar")
+        >>> z = torch.randn(4, vae.z_dim, generator=torch.Generator().manual_seed(0))
+        >>> tunes = muse.decode_latents(vae, z, temperature=0.0)
+        >>> len(tunes), tunes[0].num_bars
+        (4, 2.0)
+        >>> again = muse.decode_latents(vae, muse.encode_melodies(vae, tunes), temperature=0.5, seed=1, qpm=90.0)
+    """
     codes = _check_codes(vae, z)
     ids = _decode_ids(vae, codes, temperature, seed)
     return [_to_melody(vae, row, qpm=qpm) for row in ids]
@@ -234,7 +309,28 @@ def decode_latents(vae: VAE, z: torch.Tensor | np.ndarray, *, temperature: float
 
 def sample_melodies(vae: VAE, n: int = 1, *, temperature: float = 0.5, seed: int | None = None,
                     qpm: float = 120.0) -> list[Melody]:
-    """``n`` new melodies decoded from codes drawn from the prior N(0, I)."""
+    """``n`` new melodies decoded from codes drawn from the prior N(0, I).
+
+    Args:
+        vae: the VAE (:func:`muse.load_vae` or ``muse.load("vae-2bar").vae``).
+        n: how many melodies (>= 1; default 1).
+        temperature: decoder sampling temperature (>= 0; default 0.5); 0 decodes
+            each code greedily.
+        seed: random seed of both the prior codes and the decoder; the same seed
+            gives the same melodies. None: not seeded.
+        qpm: tempo of the melodies, in quarter notes per minute (default 120).
+
+    Returns:
+        list[Melody]: ``n`` melodies in 4/4, each exactly ``vae.n_bars`` bars long.
+
+    Example:
+        >>> import muse
+        >>> vae = muse.load_vae("vae-2bar")
+        >>> tunes = muse.sample_melodies(vae, 4, temperature=0.5, seed=0)
+        >>> [t.num_bars for t in tunes]
+        [2.0, 2.0, 2.0, 2.0]
+        >>> files = muse.save_melodies(tunes, "samples", wav=False)
+    """
     if n < 1:
         raise ConfigError(f"number of melodies must be >= 1, got {n}")
     g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
@@ -249,6 +345,35 @@ def interpolate_melodies(vae: VAE, a: MelodySource, b: MelodySource, steps: int 
 
     The first and last are the reconstructions of ``a`` and ``b`` (of their first
     windows when they are longer than the model's length, which is logged).
+    Codes in between are spherical interpolations (slerp) at evenly spaced
+    fractions; each melody is moved to an octave between ``a``'s and ``b``'s.
+
+    Args:
+        vae: the VAE (:func:`muse.load_vae` or ``muse.load("vae-2bar").vae``).
+        a: the melody to start from: a :class:`~muse.Melody` (4 steps per
+            quarter), a MIDI/MusicXML/ABC file path, a ``pretty_midi.PrettyMIDI``
+            or a music21 stream, at least ``vae.n_bars`` bars of 4/4.
+        b: the melody to end at, the same kinds as ``a``.
+        steps: how many melodies, ends included (>= 2; default 5).
+        temperature: decoder sampling temperature (>= 0); 0 (the default) decodes
+            greedily, so the path is deterministic.
+        seed: random seed of the decoder's sampling (for ``temperature > 0``).
+            None: not seeded.
+        labels: how messages name ``a`` and ``b`` (default ``("first melody",
+            "second melody")``).
+
+    Returns:
+        list[Melody]: ``steps`` melodies of ``vae.n_bars`` bars in 4/4 at ``a``'s
+        tempo, from (the reconstruction of) ``a`` to that of ``b``.
+
+    Example:
+        >>> import muse
+        >>> vae = muse.load_vae("vae-2bar")
+        >>> a, b = muse.sample_melodies(vae, 2, seed=3)
+        >>> path = muse.interpolate_melodies(vae, a, b, steps=7)
+        >>> len(path)
+        7
+        >>> from_files = muse.interpolate_melodies(vae, "a.mid", "b.mid", 5, temperature=0.3, seed=1)
     """
     if steps < 2:
         raise ConfigError(f"interpolation needs steps >= 2, got {steps}")
@@ -273,7 +398,37 @@ def interpolate_melodies(vae: VAE, a: MelodySource, b: MelodySource, steps: int 
 
 def reconstruct(vae: VAE, melody: MelodySource, *, temperature: float = 0.0, seed: int | None = None,
                 label: str = "melody") -> Melody:
-    """Encode and decode ``melody`` (window by window, joined again)."""
+    """Encode and decode ``melody`` (window by window, joined again).
+
+    How well the VAE knows a melody: each window of ``vae.n_bars`` bars goes
+    through the encoder (posterior mean) and the decoder, and the windows are
+    joined again. A part at the end shorter than a window is dropped (logged).
+    Each window is moved back to the input's octave.
+
+    Args:
+        vae: the VAE (:func:`muse.load_vae` or ``muse.load("vae-2bar").vae``).
+        melody: a :class:`~muse.Melody` (4 steps per quarter), a MIDI/MusicXML/ABC
+            file path, a ``pretty_midi.PrettyMIDI`` or a music21 stream, at least
+            ``vae.n_bars`` bars of 4/4.
+        temperature: decoder sampling temperature (>= 0); 0 (the default) decodes
+            greedily.
+        seed: random seed of the decoder's sampling (for ``temperature > 0``).
+            None: not seeded.
+        label: how log and error messages name the melody (default ``"melody"``).
+
+    Returns:
+        Melody: the reconstruction, a whole number of windows long, at the input's
+        tempo and with its key.
+
+    Example:
+        >>> import muse
+        >>> vae = muse.load_vae("vae-2bar")
+        >>> theme = muse.sample_melodies(vae, 1, seed=0)[0]
+        >>> echo = muse.reconstruct(vae, theme)
+        >>> echo.length == theme.length
+        True
+        >>> from_file = muse.reconstruct(vae, "tune.mid", temperature=0.2, seed=1, label="tune")
+    """
     melody = input_melody(melody, label)
     z, offsets, _ = _codes_and_offsets(vae, melody, label)
     ids = _decode_ids(vae, z, temperature, seed)
@@ -326,6 +481,37 @@ def attribute_vectors(vae: VAE, corpus_melodies: MelodySource | Iterable[MelodyS
     ``attributes``: None for :data:`muse.music.metrics.ATTRIBUTES`, a list of their
     names, or ``{name: function(Melody) -> float}``. Windows are taken every
     ``hop_bars`` bars; mostly silent ones (rest share above ``max_rest``) are skipped.
+    Each vector is the mean code of the windows in the top quartile of the
+    attribute minus that of the bottom quartile (MusicVAE's recipe).
+
+    Args:
+        vae: the VAE (:func:`muse.load_vae` or ``muse.load("vae-2bar").vae``).
+        corpus_melodies: one melody or a list of them, each a :class:`~muse.Melody`
+            (4 steps per quarter), a MIDI/MusicXML/ABC file path, a
+            ``pretty_midi.PrettyMIDI`` or a music21 stream; together they need at
+            least 8 windows of ``vae.n_bars`` bars (DataError otherwise).
+        attributes: None (default) for the built-in ``note_density``,
+            ``mean_interval``, ``syncopation`` and ``pitch_span``; a list of some
+            of those names; or a dict ``{name: function(Melody) -> float}`` of your
+            own (each function gets one window).
+        hop_bars: bars between the starts of consecutive windows (>= 1; default
+            1, overlapping windows).
+        max_rest: largest share of silent steps a window may have to be used,
+            0..1 (default 0.5).
+
+    Returns:
+        AttributeVectors: one vector of ``vae.z_dim`` per attribute, usable with
+        :func:`muse.apply_attribute` (``vectors=...``) or stored as
+        ``vae.attributes``.
+
+    Example:
+        >>> import muse
+        >>> vae = muse.load_vae("vae-2bar")
+        >>> tunes = [m for _, m in muse.iter_corpus("nottingham", limit=40)]
+        >>> vecs = muse.attribute_vectors(vae, tunes, ["note_density", "pitch_span"], hop_bars=2)
+        >>> vecs.names()
+        ['note_density', 'pitch_span']
+        >>> highest = muse.attribute_vectors(vae, tunes, {"top": lambda m: max(m.pitches, default=0)})
     """
     items = _as_list(corpus_melodies)
     mels = [input_melody(m, "melody" if len(items) == 1 else f"melody {i + 1}") for i, m in enumerate(items)]
@@ -357,6 +543,39 @@ def apply_attribute(vae: VAE, melody: MelodySource, name: str, amount: float = 1
 
     Uses the model's own vectors unless ``vectors`` is given; ``amount`` 0 gives
     the plain reconstruction, negative amounts move the other way.
+    Every window of the melody is edited alike and the windows are joined again
+    (a part at the end shorter than a window is dropped, logged).
+
+    Args:
+        vae: the VAE (:func:`muse.load_vae` or ``muse.load("vae-2bar").vae``).
+        melody: a :class:`~muse.Melody` (4 steps per quarter), a MIDI/MusicXML/ABC
+            file path, a ``pretty_midi.PrettyMIDI`` or a music21 stream, at least
+            ``vae.n_bars`` bars of 4/4.
+        name: the attribute: ``"note_density"``, ``"mean_interval"``,
+            ``"syncopation"``, ``"pitch_span"`` or any name in ``vectors``; a word
+            of a stored name is enough when it names one (``"density"``).
+            DataError for an unknown or ambiguous name.
+        amount: how far to move, in multiples of the attribute vector (default
+            1.0; 0 reconstructs, negative moves towards less of the attribute).
+        temperature: decoder sampling temperature (>= 0); 0 (the default) decodes
+            greedily.
+        seed: random seed of the decoder's sampling (for ``temperature > 0``).
+            None: not seeded.
+        vectors: attribute vectors to use instead of ``vae.attributes`` (e.g. from
+            :func:`muse.attribute_vectors`). None: the model's own (DataError when
+            it has none).
+        label: how log and error messages name the melody (default ``"melody"``).
+
+    Returns:
+        Melody: the edited melody, a whole number of windows long, at the input's
+        tempo, with its key, in its octave.
+
+    Example:
+        >>> import muse
+        >>> vae = muse.load_vae("vae-2bar")
+        >>> theme = muse.sample_melodies(vae, 1, seed=0)[0]
+        >>> busier = muse.apply_attribute(vae, theme, "note_density", 1.5)
+        >>> calmer = muse.apply_attribute(vae, theme, "density", amount=-1.0, temperature=0.2, seed=1)
     """
     vecs = vae.attributes if vectors is None else vectors
     if not len(vecs):
@@ -371,14 +590,43 @@ def apply_attribute(vae: VAE, melody: MelodySource, name: str, amount: float = 1
 
 def vary_melody(vae: VAE, melody: Melody, amount: float = 0.5, num: int = 4, *, temperature: float = 0.0,
                 seed: int | None = None, label: str = "melody") -> list[Melody]:
-    """``num`` variations of ``melody``: each window's code moved towards a fresh prior sample,
-    ``z' = sqrt(1 - a^2) z + a e`` with ``e ~ N(0, I)`` and ``a = amount`` in [0, 1]
-    (0: the reconstruction; 1: unrelated new melodies). The code keeps the prior's scale,
-    so every amount decodes like a real code."""
+    """``num`` variations of ``melody``: each window's code moved towards a fresh prior sample.
+
+    Each code becomes ``z' = sqrt(1 - a^2) z + a e`` with ``e ~ N(0, I)`` and
+    ``a = amount`` in [0, 1] (0: the reconstruction; 1: unrelated new melodies).
+    The code keeps the prior's scale, so every amount decodes like a real code.
+    Windows are joined again, each in the input's octave.
+
+    Args:
+        vae: the VAE (:func:`muse.load_vae` or ``muse.load("vae-2bar").vae``).
+        melody: the theme, a :class:`~muse.Melody` on a grid of 4 steps per
+            quarter, at least ``vae.n_bars`` bars of 4/4 (read a file first with
+            :func:`muse.read_melodies` or ``muse.Melody.coerce``).
+        amount: how far from the theme, 0..1 (default 0.5; ConfigError outside).
+        num: how many variations (>= 1; default 4).
+        temperature: decoder sampling temperature (>= 0); 0 (the default) decodes
+            greedily.
+        seed: random seed of the prior samples and the decoder; the same seed
+            gives the same variations. None: not seeded.
+        label: how log and error messages name the melody (default ``"melody"``).
+
+    Returns:
+        list[Melody]: ``num`` variations, each a whole number of windows long, at
+        the theme's tempo and with its key.
+
+    Example:
+        >>> import muse
+        >>> from muse.music.latent_space import vary_melody
+        >>> vae = muse.load_vae("vae-2bar")
+        >>> theme = muse.sample_melodies(vae, 1, seed=0)[0]
+        >>> close = vary_melody(vae, theme, amount=0.2, num=3, seed=1)
+        >>> far = muse.load("vae-2bar").vary(theme, amount=0.8, num=2, seed=2)
+    """
     if not 0.0 <= float(amount) <= 1.0:
         raise ConfigError(f"amount must be in [0, 1] (0 = the theme, 1 = unrelated), got {amount}")
     if num < 1:
         raise ConfigError(f"num must be >= 1, got {num}")
+    melody = input_melody(melody, label)
     z, offsets, _ = _codes_and_offsets(vae, melody, label)
     g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
     a = float(amount)

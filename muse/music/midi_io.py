@@ -272,10 +272,10 @@ def _symusic_piece(data: bytes) -> tuple[Piece, int]:
     return Piece(tracks, qpm, ts, key), res
 
 
-def _pretty_midi_piece(data: bytes) -> tuple[Piece, int]:
-    import pretty_midi
-
-    pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+def pretty_midi_piece(pm: Any, *, with_end: bool = True) -> Piece:
+    """Tracks (in quarter notes, from the ticks) and the first tempo, meter and key of a
+    ``pretty_midi.PrettyMIDI``; its end (``with_end``) is ``pm.get_end_time()`` (last note
+    or event, a ``"end"`` text event included)."""
     res = pm.resolution
 
     def q(t: float) -> float:
@@ -283,7 +283,7 @@ def _pretty_midi_piece(data: bytes) -> tuple[Piece, int]:
 
     tracks = [
         Track([(q(n.start), q(n.end), n.pitch, n.velocity) for n in inst.notes], inst.name, inst.is_drum, inst.program)
-        for inst in pm.instruments
+        for inst in pm.instruments if inst.notes
     ]
     _, tempi = pm.get_tempo_changes()
     qpm = round(float(tempi[0]), 2) if len(tempi) else 120.0
@@ -294,7 +294,14 @@ def _pretty_midi_piece(data: bytes) -> tuple[Piece, int]:
     key = None
     if pm.key_signature_changes:
         key = key_from_number(min(pm.key_signature_changes, key=lambda t: t.time).key_number)
-    return Piece(tracks, qpm, ts, key), res
+    return Piece(tracks, qpm, ts, key, q(pm.get_end_time()) if with_end else None)
+
+
+def _pretty_midi_piece(data: bytes) -> tuple[Piece, int]:
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+    return pretty_midi_piece(pm, with_end=False), pm.resolution
 
 
 def _varlen(data: bytes, i: int) -> tuple[int, int]:

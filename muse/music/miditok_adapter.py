@@ -43,7 +43,7 @@ import torch
 from muse.errors import CheckpointError, ConfigError, DataError, require
 from muse.music.extract import quantize, skyline
 from muse.music.melody import Melody, Note
-from muse.music.tokenizer import MusicTokenizer, Transform, check_melody
+from muse.music.tokenizer import MusicTokenizer, Transform, check_melody, close_at_bar
 
 _SPECIALS = ("PAD_None", "BOS_None", "EOS_None")
 _VERSION_KEYS = ("miditok_version", "symusic_version", "hf_tokenizers_version")
@@ -281,13 +281,7 @@ class MidiTokTokenizer(MusicTokenizer):
         """In the last bar: finish its notes, then end instead of starting another bar."""
         if not self.use_time_signatures:
             steps_per_bar = 4 * self.steps_per_quarter
-        bars = sum(1 for t in body if t == self.bar_id)
-        if bars < -(-total_steps // steps_per_bar):
-            return None
-        m = allowed.clone()
-        m[self.bar_id] = False
-        m[self.eos_id] = True
-        return m
+        return close_at_bar(body, self.bar_id, self.eos_id, total_steps, steps_per_bar, allowed)
 
     # ---------------------------------------------------------------- state
 

@@ -19,7 +19,7 @@ import torch
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody, Note
 from muse.music.theory import TIME_SIGNATURES, key_from_number, key_name, parse_time_signature, ts_name
-from muse.music.tokenizer import MusicTokenizer, Transform, check_melody
+from muse.music.tokenizer import MusicTokenizer, Transform, check_melody, close_at_bar
 
 DEFAULT_TIME_SIGNATURES = TIME_SIGNATURES
 _SPECIALS = ("PAD", "BOS", "EOS")
@@ -263,13 +263,7 @@ class RemiTokenizer(MusicTokenizer):
     def closing_mask(self, body: Sequence[int], total_steps: int, steps_per_bar: int,
                      allowed: torch.Tensor) -> torch.Tensor | None:
         """In the last bar: finish its notes, then end instead of starting another bar."""
-        bars = sum(1 for t in body if t == self.bar_id)
-        if bars < -(-total_steps // steps_per_bar):
-            return None
-        m = allowed.clone()
-        m[self.bar_id] = False
-        m[self.eos_id] = True
-        return m
+        return close_at_bar(body, self.bar_id, self.eos_id, total_steps, steps_per_bar, allowed)
 
     # ---------------------------------------------------------------- state
 

@@ -115,6 +115,19 @@ class MusicTokenizer(Tokenizer):
         return None
 
 
+def close_at_bar(body: Sequence[int], bar_id: int, eos_id: int, total_steps: int, steps_per_bar: int,
+                 allowed: torch.Tensor) -> torch.Tensor | None:
+    """:meth:`MusicTokenizer.closing_mask` of bar-based tokens (REMI-like): in the last bar,
+    finish its notes, then end instead of starting another bar."""
+    bars = sum(1 for t in body if t == bar_id)
+    if bars < -(-total_steps // steps_per_bar):
+        return None
+    m = allowed.clone()
+    m[bar_id] = False
+    m[eos_id] = True
+    return m
+
+
 def fold_pitch(pitch: int, low: int, high: int) -> int:
     """Move ``pitch`` by octaves into [low, high] (the range must span an octave)."""
     while pitch < low:

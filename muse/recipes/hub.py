@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from torch import nn
 
 from muse._version import MODEL_DIR_FORMAT, __version__
 from muse.core.checkpoint import load_checkpoint, load_model_state, tied_aliases
+from muse.core.files import atomic_directory
 from muse.errors import CheckpointError
 from muse.sampling.config import GenerationConfig
 from muse.models.registry import build_model
@@ -121,9 +121,7 @@ def save_pretrained(directory: str | Path, model: nn.Module, tokenizer: Tokenize
     from safetensors.torch import save_file
 
     d = Path(directory)
-    d.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=d.parent))
-    try:
+    with atomic_directory(d) as tmp:
         full = model.state_dict()
         aliases = tied_aliases(full)
         state = {k: v.detach().cpu().contiguous() for k, v in full.items() if k not in aliases}
@@ -142,19 +140,6 @@ def save_pretrained(directory: str | Path, model: nn.Module, tokenizer: Tokenize
             _write_json(tmp / name, content)
         if card:
             (tmp / "README.md").write_text(card, encoding="utf-8")
-        for f in tmp.iterdir():
-            os.chmod(f, 0o644)
-        os.chmod(tmp, 0o755)
-        if d.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{d.name}.old.", dir=d.parent))
-            d.rename(old / d.name)
-            tmp.rename(d)
-            _rmtree(old)
-        else:
-            tmp.rename(d)
-    except BaseException:
-        _rmtree(tmp)
-        raise
     return d
 
 
@@ -168,12 +153,6 @@ def portable(value: Any) -> Any:
     if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~") or os.sep in value):
         return Path(value).name
     return value
-
-
-def _rmtree(p: Path) -> None:
-    import shutil
-
-    shutil.rmtree(p, ignore_errors=True)
 
 
 def resolve_model_path(name_or_path: str | Path) -> Path:
