@@ -78,3 +78,10 @@ def test_muse_generate_stays_the_sampler_function_after_any_use():
             "assert a is b is s.generate and callable(b), (a, b)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_vae_functions_take_any_way_of_naming_the_vae():
+    """muse.load_model / muse.load / a name: the VAE functions accept each (they used to reject all but load_vae)."""
+    ref = muse.sample_melodies(muse.load_vae("vae-2bar"), 2, seed=0)
+    for vae in (muse.load_model("vae-2bar"), muse.load("vae-2bar"), "vae-2bar"):
+        assert [m.notes for m in muse.sample_melodies(vae, 2, seed=0)] == [m.notes for m in ref]

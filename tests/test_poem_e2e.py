@@ -15,7 +15,7 @@ import torch
 
 from muse.cli import main
 from muse.core.checkpoint import load_checkpoint
-from muse.errors import CheckpointError, ConstraintError, DataError
+from muse.errors import CheckpointError, ConfigError, ConstraintError, DataError
 from muse.poetry.compose import PoemRequest, stream_poem, write_poems
 from muse.poetry.corpora import read_poems
 from muse.tokenizers.scripts import is_cjk_ideograph
@@ -285,3 +285,13 @@ def test_a_form_request_never_runs_out_of_tokens_by_default():
             assert not check_english_form(poem, lines=8, rhyme_scheme=scheme)
     with pytest.raises(ConstraintError, match="max_tokens=40 ran out"):
         write_poems("poem-english", PoemRequest(lines=8, rhyme_scheme="AABB"), max_tokens=40, seed=0)
+
+
+def test_a_title_conditions_a_model_trained_with_titles_and_is_refused_by_others(tmp_path):
+    run = tmp_path / "titled"
+    train("poem", corpus=str(TANG), out=run, steps=6, batch_size=8,
+          overrides=[*TINY, f"data.cache_dir={tmp_path / 'cache'}", "data.with_title=true"])
+    poem = write_poems(run / "model", PoemRequest(form="wujue", title="春望"), seed=0)[0]
+    assert len(poem.split("\n")) == 4 and "春望" not in poem  # the title conditions; it is not in the poem
+    with pytest.raises(ConfigError, match="not trained with titles"):
+        write_poems("poem-tang", PoemRequest(form="wujue", title="春望"), seed=0)

@@ -25,9 +25,10 @@ quartile). A model directory written by training carries them in
 from __future__ import annotations
 
 import os
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -127,6 +128,24 @@ def load_vae(name_or_path: str | Path = DEFAULT_VAE_MODEL, device: str = "cpu") 
     return VAE(lm.model, lm.tokenizer, attrs, lm.source)
 
 
+def as_vae(obj: Any) -> VAE:
+    """A :class:`VAE` from itself, a ``muse.load`` VAE model, a loaded model, or a name/path to load."""
+    if isinstance(obj, VAE):
+        return obj
+    if hasattr(obj, "vae") and isinstance(obj.vae, VAE):
+        return obj.vae
+    return load_vae(obj)
+
+
+def _takes_vae(fn: Callable) -> Callable:
+    """Let ``fn``'s first argument be anything :func:`as_vae` reads."""
+    @functools.wraps(fn)
+    def wrapper(vae: Any, *args: Any, **kw: Any) -> Any:
+        return fn(as_vae(vae), *args, **kw)
+
+    return wrapper
+
+
 def _generator(vae: VAE, seed: int | None) -> torch.Generator | None:
     if seed is None:
         return None
@@ -217,6 +236,7 @@ def _codes_and_offsets(vae: VAE, melodies: MelodySource | Iterable[MelodySource]
     return _mu(vae, ids), offsets, counts
 
 
+@_takes_vae
 def encode_melodies(vae: VAE, melodies: MelodySource | Iterable[MelodySource], *, label: str = "melody"
                     ) -> torch.Tensor:
     """Codes ``[W, z_dim]`` (posterior means): one per window, melodies in order.
@@ -274,6 +294,7 @@ def _to_melody(vae: VAE, ids: torch.Tensor, offset: int = 0, qpm: float = 120.0)
     return replace(mel, qpm=qpm, time_signature=(4, 4), total_steps=vae.seq_len)
 
 
+@_takes_vae
 def decode_latents(vae: VAE, z: torch.Tensor | np.ndarray, *, temperature: float = 0.5, seed: int | None = None,
                    qpm: float = 120.0) -> list[Melody]:
     """One melody of ``n_bars`` bars per code in ``z`` (``[N, z_dim]`` or ``[z_dim]``).
@@ -307,6 +328,7 @@ def decode_latents(vae: VAE, z: torch.Tensor | np.ndarray, *, temperature: float
     return [_to_melody(vae, row, qpm=qpm) for row in ids]
 
 
+@_takes_vae
 def sample_melodies(vae: VAE, n: int = 1, *, temperature: float = 0.5, seed: int | None = None,
                     qpm: float = 120.0) -> list[Melody]:
     """``n`` new melodies decoded from codes drawn from the prior N(0, I).
@@ -338,6 +360,7 @@ def sample_melodies(vae: VAE, n: int = 1, *, temperature: float = 0.5, seed: int
     return decode_latents(vae, z, temperature=temperature, seed=seed, qpm=qpm)
 
 
+@_takes_vae
 def interpolate_melodies(vae: VAE, a: MelodySource, b: MelodySource, steps: int = 5, *, temperature: float = 0.0,
                          seed: int | None = None, labels: tuple[str, str] = ("first melody", "second melody")
                          ) -> list[Melody]:
@@ -396,6 +419,7 @@ def interpolate_melodies(vae: VAE, a: MelodySource, b: MelodySource, steps: int 
     return out
 
 
+@_takes_vae
 def reconstruct(vae: VAE, melody: MelodySource, *, temperature: float = 0.0, seed: int | None = None,
                 label: str = "melody") -> Melody:
     """Encode and decode ``melody`` (window by window, joined again).
@@ -473,6 +497,7 @@ def fit_attribute_vectors(vae: VAE, ids: torch.Tensor, windows: Sequence[Melody]
     return vectors
 
 
+@_takes_vae
 def attribute_vectors(vae: VAE, corpus_melodies: MelodySource | Iterable[MelodySource],
                       attributes: Iterable[str] | Mapping[str, AttributeFn] | None = None, *,
                       hop_bars: int = 1, max_rest: float = 0.5) -> AttributeVectors:
@@ -536,6 +561,7 @@ def resolve_attribute(vectors: AttributeVectors, name: str) -> str:
     raise DataError(f"{what} attribute {name!r}; this model's attributes: {known}")
 
 
+@_takes_vae
 def apply_attribute(vae: VAE, melody: MelodySource, name: str, amount: float = 1.0, *, temperature: float = 0.0,
                     seed: int | None = None, vectors: AttributeVectors | None = None,
                     label: str = "melody") -> Melody:
@@ -588,6 +614,7 @@ def apply_attribute(vae: VAE, melody: MelodySource, name: str, amount: float = 1
     return replace(concat_melodies(parts), key=melody.key)
 
 
+@_takes_vae
 def vary_melody(vae: VAE, melody: Melody, amount: float = 0.5, num: int = 4, *, temperature: float = 0.0,
                 seed: int | None = None, label: str = "melody") -> list[Melody]:
     """``num`` variations of ``melody``: each window's code moved towards a fresh prior sample.

@@ -109,11 +109,13 @@ def _decode(tok, ids: list[int]) -> str:  # noqa: ANN001
     return split_prefix(tok.decode(ids[1:]))[2].strip("\n")
 
 def _load(model: str | Path | LoadedModel | None, req: PoemRequest, device: str) -> LoadedModel:
-    if isinstance(model, LoadedModel):
-        return model
-    lm = load_model(model or default_model_for(req), device=device, expect_kind="poem")
+    lm = model if isinstance(model, LoadedModel) else load_model(model or default_model_for(req), device=device,
+                                                                 expect_kind="poem")
     if lm.tokenizer is None:
         raise ConfigError("this model has no tokenizer; use a model trained with `muse train poem`")
+    if req.title is not None and not (lm.meta.get("data") or {}).get("with_title"):
+        raise ConfigError("this model was not trained with titles, so a title would be read as the poem's first "
+                          "line: leave it out, or train with data.with_title=true")
     return lm
 
 def write_poems(
@@ -183,9 +185,10 @@ def write_poems(
     max_tokens = base.max_new_tokens
     prompt = _prompt_ids(tok, req)
     if len(prompt) > 1 and constraints:
-        # the prompt must itself obey the form so far
+        # the prompt must itself obey the form so far (the title prefix is not part of the form)
+        first = prompt.index(tok.sep_id) + 1 if getattr(tok, "sep_id", None) in prompt else 1
         for c in constraints:
-            for i in range(1, len(prompt)):
+            for i in range(max(1, first), len(prompt)):
                 m = c.allowed(prompt[:i])
                 if m is not None and not bool(m[prompt[i]]):
                     raise ConstraintError(f"the prompt breaks the requested form at {tok.decode(prompt[1:i + 1])!r}")
