@@ -83,6 +83,17 @@ def test_demo_writes_melody_poems_and_images(tmp_path):
     assert "[qijue]" in text and "[english]" in text
 
 
+def test_demo_without_the_image_extra_skips_only_the_style_transfer(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from muse.cli import main
+
+    monkeypatch.setitem(sys.modules, "skimage.data", None)  # as on a default install
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "gan_digits.png").is_file() and not (tmp_path / "stylized_chelsea.png").exists()
+    assert "skipped style transfer: the skimage corpus needs skimage" in capsys.readouterr().out
+
+
 def test_english_rhymes_come_from_the_corpus_vocabulary():
     import re
 
