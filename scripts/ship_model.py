@@ -62,7 +62,7 @@ def main() -> None:
         f"| corpus | `{corpus.get('name', cfg['data'].get('corpus'))}` ({corpus.get('items', corpus.get('images', '?'))} items) |",
     ]
     if splits:
-        lines.append("| split (by piece, deterministic hash) | " + ", ".join(
+        lines.append("| split (deterministic hash of each item's stable id) | " + ", ".join(
             f"{s} {v['docs']} docs / {v['tokens']:,} tokens" for s, v in splits.items()) + " |")
     lines += [
         f"| model config | `{json.dumps(meta['model_config'])}` |",
