@@ -85,3 +85,21 @@ def test_vae_functions_take_any_way_of_naming_the_vae():
     ref = muse.sample_melodies(muse.load_vae("vae-2bar"), 2, seed=0)
     for vae in (muse.load_model("vae-2bar"), muse.load("vae-2bar"), "vae-2bar"):
         assert [m.notes for m in muse.sample_melodies(vae, 2, seed=0)] == [m.notes for m in ref]
+
+
+def test_cli_vae_vary_writes_variations_closer_to_the_theme_at_small_amounts(tmp_path, capsys):
+    import re
+    from pathlib import Path
+
+    from muse.cli import main
+
+    tune = Path(__file__).parent / "fixtures" / "music" / "two_tunes.abc"
+    shares = []
+    for amount in ("0", "1"):
+        out = tmp_path / amount
+        assert main(["vae", "vary", str(tune), "--amount", amount, "--num", "3", "--seed", "2", "--out", str(out),
+                     "--no-wav", "--no-png"]) == 0
+        assert len(list(out.glob("variation_*.mid"))) == 3
+        shares.append(int(re.search(r"at (\d+)% of", capsys.readouterr().out).group(1)))
+    assert shares[0] == 100 and shares[1] < 100
+    assert main(["vae", "vary", str(tune), "--amount", "2", "--out", str(tmp_path / "x")]) == 2

@@ -12,6 +12,7 @@ EXAMPLES = {
     "decode": ("muse vae decode codes.npy --temperature 0.3 --out out/decoded --no-wav",),
     "interpolate": ("muse vae interpolate a.mid b.mid --steps 7 --out out/walk",),
     "reconstruct": ("muse vae reconstruct tune.mid --out out/rec",),
+    "vary": ("muse vae vary tune.mid --amount 0.4 --num 4 --seed 1 --out out/vary",),
     "attribute": ("muse vae attribute tune.mid --attribute density --amount 1.5 --out out/denser",
                   "muse vae attribute tune.mid --attribute mean_interval --amount -1 --model runs/vae/model"),
 }
@@ -60,6 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     a = action("reconstruct", "encode and decode a melody")
     a.add_argument("file")
     _common(a, temperature=0.0)
+    a = action("vary", "variations of a melody, further from it as --amount grows from 0 to 1")
+    a.add_argument("file")
+    a.add_argument("--amount", type=float, default=0.5, help="0: the theme (its reconstruction) .. 1: unrelated")
+    a.add_argument("--num", type=int, default=4)
+    _common(a, temperature=0.0)
     a = action("attribute", "move a melody along an attribute vector (e.g. note density)")
     a.add_argument("file")
     a.add_argument("--attribute", required=True, help="note_density (or density), mean_interval, syncopation, "
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from muse.music import latent_space as ls
 
     if not args.action:
-        raise ConfigError("say what to do: muse vae {sample,encode,decode,interpolate,reconstruct,attribute} ...")
+        raise ConfigError("say what to do: muse vae {sample,encode,decode,interpolate,reconstruct,vary,attribute} ...")
     vae = ls.load_vae(args.model or ls.DEFAULT_VAE_MODEL, device=resolve_device(args.device))
     # a temperature left out is the API's default: 0.5 for sample/decode, 0 (greedy) for the others
     opts = {k: v for k, v in dict(temperature=args.temperature, seed=args.seed).items() if v is not None}
@@ -112,6 +118,14 @@ def run(args: argparse.Namespace) -> int:
         same = _step_agreement(mel, rec, n)
         save([rec], "reconstruction")
         print(f"reconstruction matches the input at {same:.0%} of {n} steps")
+    elif args.action == "vary":
+        mel = ls.read_input_melody(args.file)
+        variations = ls.vary_melody(vae, mel, args.amount, args.num, label=args.file, **opts)
+        save(variations, "variation")
+        rec = ls.reconstruct(vae, mel, label=args.file, temperature=opts.get("temperature", 0.0))
+        n = rec.length
+        shared = sum(_step_agreement(rec, v, n) for v in variations) / len(variations)
+        print(f"variations match the theme's reconstruction at {shared:.0%} of {n} steps on average")
     else:
         from muse.music.metrics import ATTRIBUTES
 
