@@ -83,3 +83,24 @@ def test_ctrl_c_saves_last_checkpoint_and_exits_cleanly(tmp_path):
     r = run(tmp_path / "run", 400, "--resume")
     assert r.returncode == 0, r.stderr
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 400
+
+
+def test_ctrl_c_of_muse_train_saves_and_exits_130(tmp_path):
+    """An interrupted `muse train` is saved and resumable, but it did not finish: `train && next` must stop."""
+    import time
+
+    fixture = ROOT / "tests" / "fixtures" / "poetry" / "tang_sample.jsonl"
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "muse", "train", "poem", "--data", str(fixture), "--steps", "100000", "--batch-size", "4", "--out",
+           str(run_dir), "--no-progress", "model.n_layer=1", "model.n_embd=16", "model.n_head=2",
+           "data.block_size=32", "train.eval_every=5", "train.eval_batches=1", f"data.cache_dir={tmp_path / 'c'}"]
+    p = subprocess.Popen(cmd, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoints" / "last.pt").exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "--resume" in err and "(interrupted)" in out
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] >= 5

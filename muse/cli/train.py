@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from muse.cli.options import add_device_flag, subparser
 
@@ -53,4 +54,7 @@ def run(args: argparse.Namespace) -> int:
     )
     best = f", best valid loss {res.best_val:.4f} nats" if res.best_val is not None else ""
     print(f"trained {res.step} steps in {res.train_seconds:.0f}s ({res.stopped}){best}; run in {res.run_dir}")
+    if res.stopped == "interrupted":  # saved and resumable, but not finished: `muse train ... && next` must stop
+        print(f"muse: interrupted; continue with: muse train {args.kind} --out {res.run_dir} --resume", file=sys.stderr)
+        return 130
     return 0
