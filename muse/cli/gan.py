@@ -24,9 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from muse.errors import ConfigError
     from muse.image.grid import save_grid, save_strip
     from muse.recipes.hub import load_model
 
+    if args.num < 1:
+        raise ConfigError(f"--num must be >= 1, got {args.num}")
     lm = load_model(args.model, device=resolve_device(args.device), expect_kind="gan")
     g = torch.Generator().manual_seed(args.seed)  # latents are drawn on the CPU, then moved
     if args.interpolate:

@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.output)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            np.save(out, z)
+            with open(out, "wb") as f:  # exactly the file named (np.save would append .npy to a bare name)
+                np.save(f, z)
         except OSError as e:
             raise DataError(f"cannot write codes ({e.strerror})", out) from None
         print(f"{out}: {z.shape[0]} code(s) of {z.shape[1]} dims")

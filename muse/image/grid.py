@@ -39,6 +39,8 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, p
 
 def _write_png(arr: np.ndarray, path: str | Path) -> Path:
     p = Path(path)
+    if p.suffix.lower() != ".png":
+        raise DataError(f"image grids are PNG files: name it with .png, not {p.suffix or 'no suffix'!r}", p)
     p.parent.mkdir(parents=True, exist_ok=True)
     im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
     try:
