@@ -26,7 +26,8 @@ HELPS = [[], ["melody"], ["poem"], ["train"], ["corpora"], ["vae"], ["vae", "sam
 
 OWNED = ["melody", "poem", "train", "vae", "vae sample", "vae encode", "vae decode", "vae interpolate",
          "vae reconstruct", "vae attribute", "eval", "eval melody", "render", "models", "models list",
-         "models export", "demo"]
+         "models export", "demo", "corpora", "corpora list", "corpora show", "corpora build", "gan", "gan sample",
+         "stylize", "vae vary"]
 """Verbs (and actions) whose help ends with examples."""
 
 _PROBE = """

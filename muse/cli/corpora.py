@@ -4,17 +4,22 @@ from __future__ import annotations
 import argparse
 import time
 
+from muse.cli.options import subparser
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("corpora", help="list built-in corpora, build token caches",
-                       description="List the corpora muse knows, or tokenize one into the cache used for training.")
+    p = subparser(sub, "corpora", help="list built-in corpora, build token caches",
+                  description="List the corpora muse knows, or tokenize one into the cache used for training.",
+                  examples=["muse corpora list", "muse corpora show english-poetry",
+                            "muse corpora build --from ~/my_midi tokenizer=remi"])
     s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    s.add_parser("list", help="built-in corpora: name, kind, items, size, licence",
-                 epilog="example: muse corpora list")
-    sh = s.add_parser("show", help="print a shipped corpus's card (counts, source, licence, split)",
-                      epilog="example: muse corpora show nottingham")
+    subparser(s, "list", help="built-in corpora: name, kind, items, size, licence", examples=["muse corpora list"])
+    sh = subparser(s, "show", help="print a shipped corpus's card (counts, source, licence, split)",
+                   examples=["muse corpora show nottingham"])
     sh.add_argument("name")
-    b = s.add_parser("build", help="tokenize a corpus into the cache (training does this on demand)")
+    b = subparser(s, "build", help="tokenize a corpus into the cache (training does this on demand)",
+                  examples=["muse corpora build essen", "muse corpora build tang --kind poem",
+                            "muse corpora build --from ~/my_midi tokenizer=remi"])
     b.add_argument("name", nargs="?", help="built-in name (essen, oneills, ryans, bach, bach-all, tang, tang300, ...) "
                                            "or a path")
     b.add_argument("--from", dest="source", metavar="DIR", help="a folder (or file) of your own instead of a name")
