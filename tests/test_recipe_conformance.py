@@ -170,3 +170,18 @@ def test_model_directories_are_written_once_with_the_hf_layout(moved):
     assert json.loads((d / "recipe.json").read_text())["kind"] == "poem"
     assert set(MODEL_FILES) - {"README.md"} <= {f.name for f in d.iterdir()} | {"tokenizer.json"}
     assert not list(d.parent.glob(".*"))  # no temporary folder left beside it
+
+
+def test_a_midi_tok_tokenizer_trains_through_the_melody_recipe(cache, tmp_path):
+    """`muse train melody data.tokenizer=miditok`: MidiTok's REMI as the tokenizer of a muse melody model."""
+    pytest.importorskip("miditok")
+    run = tmp_path / "run"
+    muse.training.train("melody", data=str(_melody_folder(tmp_path / "tunes")), model="transformer", out=run, steps=3,
+                        batch_size=4, eval_every=3, eval_batches=1, progress=False, tensorboard=False, device="cpu",
+                        overrides=[*LM_TINY, "data.tokenizer=miditok", "data.block_size=64"])
+    lm = load_model(run)
+    assert lm.tokenizer.kind == "miditok"
+    from muse.music.compose import MelodyRequest
+
+    mel = get_recipe("melody").generate(lm, MelodyRequest(bars=2, key="C", scale="major"), num=1)[0]
+    assert mel.length == 32 and all(n.pitch % 12 in {0, 2, 4, 5, 7, 9, 11} for n in mel.notes)

@@ -15,7 +15,7 @@ from muse.errors import ConfigError, DataError
 from muse.music.corpora import MAGENTA_FILTERS, CorpusReport, augment_transpositions, corpus_sources, iter_corpus
 from muse.music.events import MelodyEventTokenizer
 from muse.music.melody import Melody
-from muse.music.miditok_adapter import MidiTokTokenizer  # noqa: F401 - registers the "miditok" kind
+from muse.music.miditok_adapter import MidiTokTokenizer
 from muse.music.remi import RemiTokenizer
 from muse.music.tokenizer import MusicTokenizer
 from muse.recipes.base import build_request
@@ -32,7 +32,9 @@ class MelodyData(LMData):
     doc_start_frac: float = 0.5
     """Generation starts from an empty context: train tune openings from one too."""
     tokenizer: str = "events"
-    """events (Magenta melody events) | remi."""
+    """events (Magenta melody events) | remi | miditok (a MidiTok REMI; see ``miditok_config``)."""
+    miditok_config: str | None = None
+    """tokenizer=miditok: a saved MidiTok tokenizer (its ``tokenizer.json`` or folder); None: a melody REMI."""
     transpose_to_key: bool = True
     """events: move each melody to C major / A minor before encoding."""
     min_pitch: int = 48
@@ -47,8 +49,8 @@ class MelodyData(LMData):
 
     def validate(self) -> None:
         super().validate()
-        if self.tokenizer not in ("events", "remi"):
-            raise ConfigError(f"data.tokenizer must be events or remi, not {self.tokenizer!r}")
+        if self.tokenizer not in ("events", "remi", "miditok"):
+            raise ConfigError(f"data.tokenizer must be events, remi or miditok, not {self.tokenizer!r}")
         if not 0 <= self.min_pitch <= self.max_pitch <= 127:
             raise ConfigError(f"data.min_pitch..data.max_pitch ({self.min_pitch}..{self.max_pitch}) must lie in 0..127")
 
@@ -70,6 +72,8 @@ def make_melody_tokenizer(data: MelodyData) -> MusicTokenizer:
     if data.tokenizer == "events":
         return MelodyEventTokenizer(data.min_pitch, data.max_pitch, squash=True,
                                     transpose_to_key=bool(data.transpose_to_key))
+    if data.tokenizer == "miditok":
+        return MidiTokTokenizer(data.miditok_config)
     return RemiTokenizer()
 
 
@@ -88,8 +92,8 @@ class MelodyRecipe(LMRecipe):
         return corpus_sources(data.corpus)
 
     def tokenizer_options(self, data: MelodyData) -> dict[str, Any]:
-        keys = ("tokenizer", "transpose_to_key", "min_pitch", "max_pitch", "augment", "min_bars", "min_pitches",
-                "max_steps", "limit")
+        keys = ("tokenizer", "miditok_config", "transpose_to_key", "min_pitch", "max_pitch", "augment", "min_bars",
+                "min_pitches", "max_steps", "limit")
         return {k: getattr(data, k) for k in keys}
 
     def load_items(self, data: MelodyData | dict):
