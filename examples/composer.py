@@ -23,8 +23,8 @@ assert muse.Melody.from_pretty_midi(pm).notes == theme.notes
 score.write("musicxml", fp=str(out / "theme.musicxml"))
 muse.write_midi(theme, out / "theme.mid")
 
-# 3. Continue the theme for 4 more bars, primed with the PrettyMIDI object itself.
-continued = melodist.generate(primer=pm, bars=8, key="D", scale="dorian", seed=12)[0]
+# 3. Continue the theme for 4 new bars (8 in all), primed with the PrettyMIDI object itself.
+continued = melodist.generate(primer=pm, bars=4, key="D", scale="dorian", seed=12)[0]
 assert continued.notes[: len(theme.notes)] == theme.notes
 muse.write_midi(continued, out / "continued.mid")
 

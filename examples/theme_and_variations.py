@@ -12,11 +12,11 @@ out = Path(sys.argv[1] if len(sys.argv) > 1 else "out/suite")
 # 1. A 4-bar theme in D major from the shipped transformer.
 theme = muse.generate_melodies(bars=4, key="D", scale="major", temperature=0.9, start_with_note=True, seed=7)[0]
 
-# 2. Variations: keep the theme's first bar as a primer, continue in other keys/modes.
+# 2. Variations: keep the theme's first bar as a primer, continue for 3 new bars in other keys/modes.
 variations = []
 for i, (key, scale) in enumerate([("D", "minor"), ("A", "mixolydian"), ("G", "pentatonic")]):
     head = theme.slice(0, theme.steps_per_bar).transpose(0)
-    var = muse.generate_melodies(primer=head, bars=4, key=key, scale=scale, temperature=1.0, seed=100 + i)[0]
+    var = muse.generate_melodies(primer=head, bars=3, key=key, scale=scale, temperature=1.0, seed=100 + i)[0]
     variations.append(var)
 
 # 3. Back to the theme, then assemble everything into one MIDI (a bar of rest between parts).

@@ -10,7 +10,7 @@ from muse.cli.options import add_device_flag, add_generation_flags, generation_o
 
 EXAMPLES = (
     "muse melody --bars 8 --num 2 --key D --scale minor --out out/",
-    'muse melody --primer-notes "C4 D4 E4 G4" --temperature 0.9 --seed 1 --no-wav',
+    "muse melody --primer song.mid --primer-bars 2 --primer-from end --bars 8 --out out/",
     "muse melody --model melody-lstm --num-beams 4 --branch-factor 2 --qpm 100 --out out/beams",
 )
 
@@ -20,7 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                   description="Generate melodies with a trained or shipped model.")
     p.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
                                                 "(default: melody-transformer)")
-    p.add_argument("--bars", type=int, default=8)
+    p.add_argument("--bars", type=int, default=8,
+                   help="bars to generate (default 8); with a primer, new bars after it "
+                        "(the primer, rounded up to whole bars, comes first)")
     p.add_argument("--num", type=int, default=1)
     p.add_argument("--out", default="out", help="output folder")
     p.add_argument("--key", help="tonic, e.g. D, F#, Bb (hard constraint with --scale)")
@@ -30,6 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--primer", help="MIDI/MusicXML/ABC file whose melody is continued")
     src.add_argument("--primer-notes", help='notes to continue: "60 62 64", "C4 D4:0.5 r E4" or "[60,-2,-1,62]"')
+    p.add_argument("--primer-bars", type=int, metavar="K",
+                   help="use K bars of the primer (default: all of it up to 4 bars, else its first 4 bars with notes)")
+    p.add_argument("--primer-from", choices=["start", "end"], default="start",
+                   help="take --primer-bars from the primer's first bar with a note (start, default) "
+                        "or from its last bars (end)")
     p.add_argument("--qpm", type=float, help="tempo in quarter notes per minute (default: primer's or 120)")
     p.add_argument("--time-signature", default="4/4")
     p.add_argument("--start-with-note", action="store_true",
@@ -92,15 +99,25 @@ def run(args: argparse.Namespace) -> int:
     if seed is None:
         seed = lm.generation_config.seed
     request = dict(
-        bars=args.bars, key=args.key, scale=args.scale, low=args.low, high=args.high, primer=primer, qpm=args.qpm,
+        bars=args.bars, key=args.key, scale=args.scale, low=args.low, high=args.high,
+        primer=args.primer if args.primer else primer, primer_bars=args.primer_bars, primer_from=args.primer_from,
+        qpm=args.qpm,
         time_signature=args.time_signature if primer is None or args.time_signature != "4/4" else primer.time_signature,
         start_with_note=args.start_with_note, device=device, **generation)
     sizes = [min(BATCH, args.num - done) for done in range(0, args.num, BATCH)] or [args.num]  # [num < 1]: its error
 
     def batches():  # noqa: ANN202
+        import warnings
+
+        from muse.data.report import MuseWarning
+
         done = 0
         for n in sizes:
-            yield generate_melodies(lm, num=n, seed=None if seed is None else seed + done, **request)
+            with warnings.catch_warnings():
+                if done:  # the primer's excerpt was announced with the first batch
+                    warnings.filterwarnings("ignore", message=r"primer .* bars long", category=MuseWarning)
+                batch = generate_melodies(lm, num=n, seed=None if seed is None else seed + done, **request)
+            yield batch
             done += n
 
     write_melodies(batches(), max(args.num, 0), Path(args.out), prefix="melody", wav=not args.no_wav,

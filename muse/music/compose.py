@@ -18,6 +18,9 @@ from muse.music.tokenizer import MusicTokenizer
 from muse.recipes.hub import LoadedModel, load_model
 
 DEFAULT_MELODY_MODEL = "melody-transformer"
+PRIMER_BARS = 4
+"""Bars of a longer primer used when ``primer_bars`` is not given (its first bars with notes)."""
+PRIMER_FROM = ("start", "end")
 
 
 def estimate_key(melody: Melody) -> tuple[int, str]:
@@ -41,7 +44,9 @@ class MelodyRequest:
     Give it to :meth:`muse.MuseModel.generate` of a melody model (or its fields as
     keywords there, or to :func:`muse.generate_melodies`). Every generated pitch
     lies in ``low..high`` and, with ``key``/``scale``, in that scale; a primer's
-    notes are kept exactly and the melody continues from its end.
+    notes are kept exactly and the melody continues from its end for ``bars``
+    new bars. A long primer (a whole song) is cut to ``primer_bars`` bars taken
+    from its start or end (default: its first 4 bars with notes, with a warning).
 
     Example:
         >>> import muse
@@ -49,10 +54,12 @@ class MelodyRequest:
         >>> tunes = muse.load("melody-transformer").generate(req, num_return_sequences=2, seed=0)
         >>> waltz = muse.MelodyRequest(bars=8, time_signature="3/4", qpm=150, start_with_note=True)
         >>> more = muse.load("melody-lstm").generate(waltz, seed=1)
+        >>> song = muse.MelodyRequest(bars=8, primer="song.mid", primer_bars=2, primer_from="end")
     """
 
     bars: int = 8
-    """Length in bars, including the primer."""
+    """Bars to write: the whole length without a primer; with one, the new bars generated after it
+    (the melody is the primer, rounded up to whole bars, then ``bars`` bars)."""
     key: str | None = None
     """Tonic such as D, F#, Bb (with ``scale``: every pitch in that scale)."""
     scale: str | None = None
@@ -70,12 +77,20 @@ class MelodyRequest:
     """Meter (default: the primer's, else 4/4)."""
     start_with_note: bool = False
     """No pick-up: the first step is a note."""
+    primer_bars: int | None = None
+    """Bars of the primer to use (>= 1), in the primer's meter; None: the whole primer when it is at
+    most :data:`PRIMER_BARS` bars long, else its first :data:`PRIMER_BARS` bars with notes (with a
+    :class:`~muse.errors.MuseWarning`)."""
+    primer_from: str = "start"
+    """Where ``primer_bars`` are taken: ``"start"`` (from the primer's first bar with a note) or
+    ``"end"`` (its last bars, up to the bar of its last note)."""
 
     def validate(self) -> "MelodyRequest":
         """Check the settings; raise :class:`~muse.errors.ConfigError` for the first bad one.
 
         Checks that ``bars >= 1``, ``0 <= low <= high <= 127``, ``qpm > 0`` when
-        given, that ``key`` is a note name and ``scale`` a known scale. The primer
+        given, that ``key`` is a note name and ``scale`` a known scale, that
+        ``primer_bars`` is None or >= 1 and ``primer_from`` "start" or "end". The primer
         and the time signature are checked when the melody is composed.
 
         Returns:
@@ -91,6 +106,10 @@ class MelodyRequest:
         """
         if self.bars < 1:
             raise ConfigError(f"bars must be >= 1, got {self.bars}")
+        if self.primer_bars is not None and self.primer_bars < 1:
+            raise ConfigError(f"primer_bars must be >= 1, got {self.primer_bars}")
+        if self.primer_from not in PRIMER_FROM:
+            raise ConfigError(f"primer_from must be 'start' or 'end', got {self.primer_from!r}")
         if not 0 <= self.low <= self.high <= 127:
             raise ConfigError(f"pitch range {self.low}..{self.high} must lie within 0..127 with low <= high")
         if self.qpm is not None and not self.qpm > 0:
@@ -156,8 +175,9 @@ def compose(
         device: where to run the model (``"cpu"``, ``"cuda"``...).
 
     Returns:
-        list[Melody]: ``num`` melodies of exactly ``request.bars`` bars (primer
-        included), in the request's (else the primer's, else 120 qpm / 4/4) tempo
+        list[Melody]: ``num`` melodies of exactly ``request.bars`` bars, or with a
+        primer its excerpt (:func:`primer_excerpt`) rounded up to whole bars then
+        ``request.bars`` new bars, in the request's (else the primer's, else 120 qpm / 4/4) tempo
         and meter, with the target key set when one is known.
 
     Example:
@@ -183,15 +203,17 @@ def compose(
     ts = parse_time_signature(req.time_signature or ts_default, GENERATION_TIME_SIGNATURES) \
         if req.time_signature is not None or ts_default in GENERATION_TIME_SIGNATURES else ts_default
     template = Melody([], tok.steps_per_quarter, req.qpm or (primer.qpm if primer else 120.0), ts)
-    total = req.bars * template.steps_per_bar
-    if primer is not None and primer.key is None:
-        primer = replace(primer, key=estimate_key(primer))
+    bar = template.steps_per_bar
+    total = req.bars * bar
+    if primer is not None:
+        if primer.key is None:  # the key of the whole primer, not only of the bars used
+            primer = replace(primer, key=estimate_key(primer))
+        given = primer_excerpt(given, req.primer_bars, req.primer_from, name=_source_name(req.primer))
+        primer = replace(given, key=primer.key)
+        total += -(-primer.length // bar) * bar  # the primer, rounded up to whole bars, then `bars` new bars
     out_key, scale = _target_key(req, primer)
     prompt = [tok.bos_id]
     if primer is not None:
-        if primer.length > total:
-            raise ConfigError(f"primer is {primer.num_bars:.1f} bars long, longer than the {req.bars} bars requested; "
-                              "ask for more --bars")
         ids, transform = tok.encode_melody(primer)
         prompt += ids
     else:
@@ -240,6 +262,8 @@ def generate_melodies(
     beam_size: int | None = None,
     branch_factor: int | None = None,
     primer: MelodySource | None = None,
+    primer_bars: int | None = None,
+    primer_from: str = "start",
     qpm: float | None = None,
     time_signature: str | tuple[int, int] | None = None,
     start_with_note: bool = False,
@@ -247,15 +271,17 @@ def generate_melodies(
     device: str = "cpu",
     **generation: Any,
 ) -> list[Melody]:
-    """Generate ``num`` melodies of ``bars`` bars (including the primer, if any).
+    """Generate ``num`` melodies of ``bars`` bars (with a primer: ``bars`` new bars after it).
 
     Sampling settings default to the model's ``generation_config.json``; any
     :class:`~muse.sampling.config.GenerationConfig` field can be given here.
     ``key``/``scale`` and ``low``/``high`` are hard constraints: every generated
     pitch lies in the scale and the range. A primer (a :class:`Melody`, a
     MIDI/MusicXML/ABC file path, a ``pretty_midi.PrettyMIDI`` or a music21 stream;
-    files and objects give their melody line) is continued from its end; its notes
-    are kept exactly. Without a primer a melody may open with a
+    files and objects give their melody line) is continued from its end for
+    ``bars`` new bars; its notes are kept exactly. A primer longer than 4 bars (a
+    whole song) is cut to its first 4 bars with notes, with a warning, unless
+    ``primer_bars``/``primer_from`` say which bars to use. Without a primer a melody may open with a
     pick-up (rests, then a lead-in note; at most two bars of rest), as most of
     the tunes the model learned from do; ``start_with_note`` makes the first
     step a note.
@@ -264,7 +290,9 @@ def generate_melodies(
         model: a shipped melody model name (``"melody-transformer"``, the default,
             or ``"melody-lstm"``), a model or run directory, a checkpoint, or a
             model already loaded with :func:`muse.load_model` (reused as it is).
-        bars: length of each melody in bars, primer included (>= 1; default 8).
+        bars: bars to generate (>= 1; default 8): the whole melody without a
+            primer; with one, the new bars after it (the melody is the primer
+            rounded up to whole bars, then ``bars`` bars).
         num: how many melodies (>= 1; default 1).
         key: tonic as a note name (``"C"``, ``"F#"``, ``"Bb"``); with ``scale``
             every pitch is in that scale, alone it means that major key. None: no
@@ -286,8 +314,14 @@ def generate_melodies(
             and step; None: the model's default.
         primer: a melody to continue: a :class:`Melody`, a MIDI/MusicXML/ABC file
             path, a ``pretty_midi.PrettyMIDI`` or a music21 stream; on the model's
-            grid (4 steps per quarter) and no longer than ``bars``. None: start
-            from nothing.
+            grid (4 steps per quarter); any length (see ``primer_bars``). None:
+            start from nothing.
+        primer_bars: how many bars of the primer to use (>= 1, in its meter);
+            None: all of a primer of at most 4 bars, else its first 4 bars with
+            notes (with a :class:`~muse.errors.MuseWarning`).
+        primer_from: ``"start"`` (default: ``primer_bars`` bars from the
+            primer's first bar with a note) or ``"end"`` (its last bars, ending
+            with the bar of its last note).
         qpm: tempo in quarter notes per minute (> 0); None: the primer's, else 120.
         time_signature: meter as ``"3/4"`` or ``(3, 4)`` (2/4, 3/4, 4/4, 5/4, 6/4,
             3/8, 6/8, 7/8, 9/8, 12/8, 2/2); None: the primer's, else 4/4.
@@ -301,8 +335,8 @@ def generate_melodies(
             unknown name raises ConfigError.
 
     Returns:
-        list[Melody]: ``num`` melodies, each exactly ``bars`` bars long
-        (``total_steps`` set), with tempo, meter and key (when known) set, ready
+        list[Melody]: ``num`` melodies, each exactly ``bars`` bars long, or with
+        a primer its bars (rounded up) + ``bars`` (``total_steps`` set), with tempo, meter and key (when known) set, ready
         for :func:`muse.save_melodies` or :func:`muse.write_midi`.
 
     Example:
@@ -310,15 +344,63 @@ def generate_melodies(
         >>> tunes = muse.generate_melodies("melody-transformer", bars=8, num=3, key="D", scale="dorian", seed=0)
         >>> len(tunes), tunes[0].num_bars
         (3, 8.0)
-        >>> more = muse.generate_melodies("melody-lstm", bars=16, primer=tunes[0], temperature=0.9, low=60, high=84)
+        >>> more = muse.generate_melodies("melody-lstm", bars=8, primer=tunes[0], temperature=0.9, low=60, high=84)
+        >>> more[0].num_bars  # the 8-bar primer, then 8 new bars
+        16.0
         >>> files = muse.save_melodies(tunes + more, "out", wav=False)
     """
     lm = model if isinstance(model, LoadedModel) else load_model(model, device=device, expect_kind="melody")
     gen = lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p, num_beams=beam_size,
                                        branch_factor=branch_factor, seed=seed, **generation)
     req = MelodyRequest(bars=bars, key=key, scale=scale, low=low, high=high, primer=primer, qpm=qpm,
-                        time_signature=time_signature, start_with_note=start_with_note)
+                        time_signature=time_signature, start_with_note=start_with_note, primer_bars=primer_bars,
+                        primer_from=primer_from)
     return compose(lm, req, gen, num=num, device=device)
+
+
+def _source_name(source: object) -> str:
+    return f"primer {source}" if isinstance(source, (str, Path)) else "primer"
+
+
+def primer_excerpt(primer: Melody, bars: int | None = None, where: str = "start", *, name: str = "primer") -> Melody:
+    """The bars of ``primer`` that a melody continues (bars in the primer's own meter).
+
+    ``bars`` bars from the bar holding the first note (``where="start"``), or the
+    last ``bars`` bars up to the bar holding the last note's end (``"end"``),
+    never past the notes' bars. ``bars=None``: the whole primer when it is at
+    most :data:`PRIMER_BARS` bars long, else its first :data:`PRIMER_BARS` bars
+    with notes, with a :class:`~muse.errors.MuseWarning` naming ``name``, its
+    length and the option. A primer with no notes comes back unchanged.
+
+    Example:
+        >>> import muse
+        >>> from muse.music.compose import primer_excerpt
+        >>> song = muse.Melody([muse.Note(16 * b, 16 * b + 4, 60 + b) for b in range(10)])
+        >>> primer_excerpt(song, 2, "end").pitches, primer_excerpt(song, 3).num_bars
+        ([68, 69], 3.0)
+    """
+    if where not in PRIMER_FROM:
+        raise ConfigError(f"primer_from must be 'start' or 'end', got {where!r}")
+    if not primer.notes:
+        return primer
+    bar = primer.steps_per_bar
+    if bars is None:
+        if primer.length <= PRIMER_BARS * bar:
+            return primer
+        from muse.data.report import warn
+
+        warn(f"{name} is {primer.num_bars:.1f} bars long; continuing its first {PRIMER_BARS} bars with notes "
+             "(choose others with --primer-bars N and --primer-from start|end, or primer_bars/primer_from)")
+        bars, where = PRIMER_BARS, "start"
+    first = (primer.notes[0].start // bar) * bar
+    last = -(-max(n.end for n in primer.notes) // bar) * bar
+    if where == "start":
+        start, end = first, min(first + bars * bar, last)
+    else:
+        start, end = max(first, last - bars * bar), last
+    if start == 0 and end >= primer.length:
+        return primer  # the whole primer (its trailing rest kept)
+    return primer.slice(start, end)
 
 
 def _keep_primer(primer: Melody, mel: Melody) -> Melody:

@@ -27,8 +27,17 @@ from muse.music.melody import Melody, Note
 RawNote = tuple[float, float, int, int]
 """(start, end, pitch, velocity); times in quarter notes."""
 
-MELODY_NAME = re.compile(r"\b(soprano|sopran|melody|melodie|lead|vocals?|canto|cantus)\b", re.I)
-"""Track names that mark the melody; such a track wins over pitch statistics."""
+MELODY_NAME = re.compile(r"\b(soprano|sopran|melody|melodie|lead|vocals?|voices?|solo|singers?|canto|cantus)\d*\b",
+                         re.I)
+"""Track names that mark the melody (melody/lead/vocal/voice/solo/singer..., any case, as a word,
+possibly numbered: "Lead Vocals", "Voice1"); such a track wins over pitch statistics when it is substantial
+(:func:`choose_melody_track`)."""
+NAMED_MIN_NOTES = 0.3
+"""A named melody track wins only with at least this fraction of the notes of the most-noted pitched track..."""
+NAMED_MIN_BARS = 0.5
+"""...and notes in at least this fraction of the piece's bars; else it competes on pitch statistics alone."""
+MOSTLY_REST = 0.75
+"""A chosen melody line silent on more than this fraction of its steps gets a warning."""
 SATB_NAME = re.compile(r"^\s*(soprano|alto|tenor|bass)\b", re.I)
 """Choir voices, for ``voices="satb"``."""
 
@@ -43,12 +52,14 @@ class Track:
     program: int = 0
 
 
-def melody_score(track: Track) -> float:
+def melody_score(track: Track, *, named: bool | None = None) -> float:
     """How melodic a track looks: mean pitch + 12 x fraction of notes overlapping no other,
-    + 48 when its name says melody/soprano/lead/vocal.
+    + 48 when its name says melody/soprano/lead/vocal/voice/solo/singer.
 
     So a monophonic line beats a chordal track an octave higher, and a named
-    melody track wins outright. Drum or empty tracks score ``-inf``.
+    melody track wins outright. ``named`` overrides the name test (False: no
+    bonus, as :func:`choose_melody_track` does for a near-empty named track).
+    Drum or empty tracks score ``-inf``.
     """
     if track.is_drum or not track.notes:
         return -math.inf
@@ -67,20 +78,55 @@ def melody_score(track: Track) -> float:
                 j -= 1
         max_end = max(max_end, end)
     mono = 1.0 - sum(overlapping) / len(notes)
-    bonus = 48.0 if MELODY_NAME.search(track.name or "") else 0.0
+    if named is None:
+        named = bool(MELODY_NAME.search(track.name or ""))
+    bonus = 48.0 if named else 0.0
     return mean_pitch + 12.0 * mono + bonus
 
 
-def choose_melody_track(tracks: list[Track], min_notes: int = 8) -> int | None:
+def substantial(track: Track, tracks: list[Track], bar_quarters: float = 4.0) -> bool:
+    """Whether ``track`` carries enough of the piece to be its melody: at least
+    :data:`NAMED_MIN_NOTES` of the notes of the most-noted pitched track, and notes in at
+    least :data:`NAMED_MIN_BARS` of the piece's bars (``bar_quarters`` quarters each)."""
+    pitched = [t for t in tracks if not t.is_drum and t.notes]
+    if not track.notes or not pitched:
+        return False
+    most = max(len(t.notes) for t in pitched)
+    if len(track.notes) < NAMED_MIN_NOTES * most:
+        return False
+    end = max(n[1] for t in tracks for n in t.notes)
+    bars = max(1, math.ceil(end / bar_quarters - 1e-9))
+    used = {int(n[0] // bar_quarters) for n in track.notes}
+    return len(used) >= NAMED_MIN_BARS * bars
+
+
+def choose_melody_track(tracks: list[Track], min_notes: int = 8, bar_quarters: float = 4.0) -> int | None:
     """Index of the most melodic non-drum track, or None when no track has pitched notes.
 
     Tracks with fewer than ``min_notes`` notes only compete when no track has that many.
+    A track named like a melody (:data:`MELODY_NAME`) wins when it is
+    :func:`substantial` (bars of ``bar_quarters`` quarter notes); a near-empty one (a
+    "Lead Guitar" playing a few bars) competes on its pitch statistics alone.
     """
     pitched = [i for i, t in enumerate(tracks) if not t.is_drum and t.notes]
     if not pitched:
         return None
     enough = [i for i in pitched if len(tracks[i].notes) >= min_notes] or pitched
-    return max(enough, key=lambda i: (melody_score(tracks[i]), -i))
+
+    def score(i: int) -> tuple[float, int]:
+        t = tracks[i]
+        named = bool(MELODY_NAME.search(t.name or "")) and substantial(t, tracks, bar_quarters)
+        return melody_score(t, named=named), -i
+
+    return max(enough, key=score)
+
+
+def rest_fraction(melody: Melody) -> float:
+    """Fraction of ``melody``'s steps where no note sounds (1.0 for an empty melody)."""
+    if melody.length <= 0:
+        return 1.0
+    sounding = sum(n.end - n.start for n in melody.notes)  # a monophonic line: notes do not overlap
+    return max(0.0, 1.0 - sounding / melody.length)
 
 
 def quantize(notes: list[RawNote], steps_per_quarter: int) -> list[Note]:
@@ -174,8 +220,9 @@ def extract_melodies(
     note). With it, each segment is moved to start at the bar holding its first note
     and padded to a whole number of bars, as Magenta's extractor does.
     """
+    bar_quarters = time_signature[0] * 4 / time_signature[1]
     if voices == "melody":
-        best = choose_melody_track(tracks)
+        best = choose_melody_track(tracks, bar_quarters=bar_quarters)
         chosen = [] if best is None else [tracks[best]]
     elif voices in ("all", "satb"):
         chosen = [t for t in tracks if not t.is_drum and t.notes]
@@ -196,6 +243,13 @@ def extract_melodies(
                 end = math.floor(end_quarters * steps_per_quarter + 0.5)
             total = end if end is not None and end >= line[-1].end else None
             pieces = [Melody(line, total_steps=total, **meta)]
+            silent = rest_fraction(pieces[0])
+            if voices == "melody" and silent > MOSTLY_REST:
+                from muse.data.report import warn
+
+                name = f"track {track.name!r}" if track.name else "the melody track"
+                warn(f"{name} chosen as the melody is silent on {silent:.0%} of its steps; "
+                     "the piece may have no clear melody track")
         else:
             probe = Melody([], **meta)
             bar = probe.steps_per_bar
