@@ -16,15 +16,6 @@ from muse.models.transformer import CausalSelfAttention, TransformerLM, relative
 V = 13
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest single-threaded, especially on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_transformer(pos: str, n_layer: int = 2, block_size: int = 8, **kw) -> TransformerLM:
     torch.manual_seed(0)
     cfg = dict(vocab_size=V, block_size=block_size, n_layer=n_layer, n_head=2, n_embd=16, pos=pos)

@@ -22,14 +22,6 @@ TOK = MelodyEventTokenizer()
 BAR = 16  # 4/4 on a 16th grid
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(name: str):
     torch.manual_seed(0)
     if name == "transformer":

@@ -16,14 +16,6 @@ V = 17
 PROMPT = [1, 4, 2]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def transformer(pos: str = "relative", block_size: int = 16, seed: int = 0):
     torch.manual_seed(seed)
     m = build_model("transformer", dict(vocab_size=V, block_size=block_size, n_layer=2, n_head=2, n_embd=16, pos=pos))
