@@ -32,6 +32,10 @@ class TrainingDiverged(MuseError):
     """Loss became NaN/inf; the last good checkpoint is kept."""
 
 
+class OutputError(MuseError):
+    """A file or folder that cannot be written (not writable, disk full, a folder where a file is wanted...)."""
+
+
 class MissingExtra(MuseError):
     """An optional dependency is not installed; the message names the pip command."""
 

@@ -10,7 +10,8 @@ import torch
 
 from muse.core import distributed as D
 from muse.core.callbacks import Callback
-from muse.core.config import RunConfig, TrainConfig, apply_overrides, check_keys, load_config_file
+from muse.core.config import RunConfig, TrainConfig, apply_overrides, check_keys, coerce_dataclass, load_config_file
+from muse.core.files import check_output_dir, make_dirs, write_text
 from muse.core.trainer import FitResult, Trainer, seed_everything
 from muse.errors import ConfigError, MuseError
 from muse.recipes import get_recipe
@@ -43,7 +44,8 @@ def build_run_config(
         tdict = {**asdict(TrainConfig()), **recipe.train_defaults}
         check_keys(file_cfg.get("train", {}), set(tdict), f"train section of {config}")
         tdict.update(file_cfg.get("train", {}))
-        cfg = RunConfig(kind=kind, model=model_name, model_config=mcfg, data=dcfg, train=TrainConfig(**tdict),
+        cfg = RunConfig(kind=kind, model=model_name, model_config=mcfg, data=dcfg,
+                        train=coerce_dataclass(TrainConfig, tdict, section="train"),
                         out=str(out or file_cfg.get("out") or f"runs/{kind}"))
     else:
         cfg = base
@@ -63,10 +65,17 @@ def build_run_config(
             raise ConfigError(f"unknown training option {k!r}; valid: {', '.join(sorted(valid_train))}")
         setattr(cfg.train, k, v)
     model_keys = _model_keys(check_model_name(recipe, cfg.model).arch)
-    cfg = apply_overrides(cfg, list(overrides), model_keys, recipe.data_keys())
+    cfg = apply_overrides(cfg, list(overrides), model_keys, recipe.data_keys(),
+                          model_types=_model_types(check_model_name(recipe, cfg.model).arch))
     cfg.data = asdict(recipe.data_config(cfg.data))
     cfg.train.validate()
     return cfg
+
+
+def _model_types(arch: str) -> dict[str, str]:
+    from muse.models.registry import model_class
+
+    return {f.name: str(f.type) for f in fields(model_class(arch).Config)}  # type: ignore[attr-defined]
 
 
 def _model_keys(arch: str) -> set[str]:
@@ -142,7 +151,14 @@ def train(
         cfg_path = run_dir / "config.json"
         if not cfg_path.is_file():
             raise MuseError("cannot resume: no config.json (is this a muse run directory?)", run_dir)
-        base = RunConfig.from_dict(json.loads(cfg_path.read_text(encoding="utf-8")))
+        try:
+            saved = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise MuseError(f"cannot resume: config.json is empty or corrupt ({str(e).splitlines()[0][:100]})",
+                            cfg_path) from None
+        if not isinstance(saved, dict):
+            raise MuseError("cannot resume: config.json does not hold a run config", cfg_path)
+        base = RunConfig.from_dict(saved)
         if base.kind != kind:
             raise ConfigError(f"{run_dir} holds a {base.kind!r} run, not {kind!r}")
     cfg = build_run_config(kind, model=model, corpus=corpus, data=data, out=out, config=config,
@@ -160,11 +176,13 @@ def run(cfg: RunConfig, resume: bool = False, callbacks: Sequence[Callback] = ()
                else torch.device("cpu"))
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     last = run_dir / "checkpoints" / "last.pt"
+    if env.is_main:
+        check_output_dir(run_dir)  # before any data is read: a run directory that cannot be written is one line
     if not resume and last.exists():
         raise MuseError("already holds a run (checkpoints/last.pt); pass --resume to continue it or choose another --out", run_dir)
     prepared = recipe.prepare(cfg, env, last if resume else None)
     if env.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(run_dir)
         _write_config(run_dir, cfg)
     extra = {"run_config": cfg.to_dict(), "generation": dict(recipe.generation_defaults), **prepared.extra_state}
     trainer = Trainer(prepared.model, cfg.train, prepared.train, prepared.valid, run_dir=run_dir,
@@ -176,7 +194,4 @@ def run(cfg: RunConfig, resume: bool = False, callbacks: Sequence[Callback] = ()
 
 
 def _write_config(run_dir: Path, cfg: RunConfig) -> None:
-    try:
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
-    except OSError as e:
-        raise MuseError(f"output directory is not writable ({e.strerror})", run_dir) from None
+    write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1, ensure_ascii=False), fsync=True)  # never 0 bytes

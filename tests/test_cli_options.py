@@ -80,8 +80,18 @@ def test_device_flag_and_auto():
     add_device_flag(p)
     assert p.parse_args([]).device == GENERATION_DEVICE == "cpu"
     assert p.parse_args(["--device", "cuda:1"]).device == "cuda:1"
-    assert resolve_device("cuda:1") == "cuda:1" and resolve_device(None) == "cpu"
+    assert resolve_device(None) == "cpu"
     import torch
+
+    from muse.errors import ConfigError
+
+    if torch.cuda.device_count() >= 2:
+        assert resolve_device("cuda:1") == "cuda:1"
+    else:  # checked before any work, naming the flag and what this machine has
+        with pytest.raises(ConfigError, match=r"--device cuda:1: .*; available here: auto, cpu"):
+            resolve_device("cuda:1")
+    with pytest.raises(ConfigError, match=r"--device tpu: not a device muse can use; available here: auto, cpu"):
+        resolve_device("tpu")
 
     assert resolve_device("auto") == ("cuda:0" if torch.cuda.is_available() else
                                       "mps" if torch.backends.mps.is_available() else "cpu")

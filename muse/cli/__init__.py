@@ -12,7 +12,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from muse.cli.options import HelpFormatter, epilog
+from muse.cli.options import ArgumentParser, HelpFormatter, epilog
 from muse.data.report import MuseWarning
 from muse.errors import MuseError
 
@@ -22,7 +22,7 @@ VERBS = ("melody", "poem", "train", "corpora", "vae", "gan", "stylize", "render"
 def build_parser() -> argparse.ArgumentParser:
     from muse._version import __version__
 
-    p = argparse.ArgumentParser(prog="muse", formatter_class=HelpFormatter,
+    p = ArgumentParser(prog="muse", formatter_class=HelpFormatter,
                                 description="Learn from music and poetry; write melodies, poems and images.",
                                 epilog=epilog('muse melody --key D --scale minor --num 2',
                                               'muse poem --form qijue --rhyme',
@@ -53,13 +53,18 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):  #
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        # key=value overrides may stand anywhere among the options
-        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
-            args.overrides = [*args.overrides, *extra]
-        else:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # key=value overrides may stand anywhere among the options
+            if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+                args.overrides = [*args.overrides, *extra]
+            else:
+                where = " ".join(["muse", *(a for a in (args.verb, getattr(args, "action", None),
+                                                        getattr(args, "what", None)) if isinstance(a, str))])
+                parser.exit(2, f"muse: error: unrecognized arguments: {' '.join(extra)} (see {where} --help)\n")
+    except SystemExit as e:  # a usage error (its one line is printed) or --help / --version (0)
+        return int(e.code or 0)
     import logging
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -73,6 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args._run(args) or 0)
     except MuseError as e:
         print(f"muse: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file system problem no writer named (the checked writers say more); -v shows where
+        if args.verbose:
+            raise
+        from muse.core.files import write_problem
+
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"muse: error: {where}{write_problem(e) or e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("muse: interrupted", file=sys.stderr)

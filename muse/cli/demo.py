@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from muse.cli.options import subparser
 
@@ -23,16 +22,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from muse.core.files import atomic_file, make_dirs, write_text
+
+    out = make_dirs(args.out)  # before anything is imported or generated
     import torch
 
     import muse
     from muse.errors import MissingExtra
-    from muse.image.data import load_skimage_image, save_image
+    from muse.image.data import load_skimage_image, to_pil
     from muse.image.grid import save_grid
     from muse.image.stylize import stylize
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
              ("english", muse.write_poems("poem-english", muse.PoemRequest(lines=4, rhyme_scheme="AABB"),
                                           seed=args.seed)[0])]
     text = "\n\n".join(f"[{name}]\n{poem}" for name, poem in poems) + "\n"
-    (out / "poems.txt").write_text(text, encoding="utf-8")
+    write_text(out / "poems.txt", text)
     print(text)
     say(f"poems   {out / 'poems.txt'}")
 
@@ -64,5 +64,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"skipped style transfer: {e}")
         return 0
     img, info = stylize(content, [style], size=160, steps=40, style_weight=2.0, preserve_colors=True, progress=False)
-    say(f"image   {save_image(img, out / 'stylized_chelsea.png')} (features: {info['network'].split(';')[0]})")
+    with atomic_file(out / "stylized_chelsea.png") as tmp:
+        to_pil(img).save(tmp)
+    say(f"image   {out / 'stylized_chelsea.png'} (features: {info['network'].split(';')[0]})")
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from muse.cli.options import add_device_flag, add_generation_flags, resolve_device, subparser
+from muse.cli.options import add_device_flag, add_generation_flags, at_least, resolve_device, subparser
 
 EXAMPLES = (
     "muse eval melody --model melody-transformer --num 100 --out eval/",
@@ -23,8 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                                  "(default: melody-transformer)")
     m.add_argument("--corpus", help="evaluate on this corpus instead of the model's own (built-in name or folder)")
     m.add_argument("--split", choices=["test", "valid", "train"], default="test")
-    m.add_argument("--num", type=int, default=100, help="melodies to generate for the metrics")
-    m.add_argument("--bars", type=int, default=8, help="bars per generated (and held-out) melody")
+    m.add_argument("--num", type=at_least(1), default=100, help="melodies to generate for the metrics")
+    m.add_argument("--bars", type=at_least(1), default=8, help="bars per generated (and held-out) melody")
     m.add_argument("--out", default="out/eval-melody", help="folder for metrics.md, metrics.png, eval.json")
     m.add_argument("--ngram", action="store_true", help="also fit and evaluate a Kneser-Ney 4-gram on the "
                                                         "train split of the same tokens")
@@ -36,13 +36,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     if args.what == "melody":
+        from muse.core.files import check_output_dir
         from muse.music.compose import DEFAULT_MELODY_MODEL
+
+        check_output_dir(args.out)
+        device = resolve_device(args.device)
         from muse.music.evaluate import evaluate_melody_model, format_report
 
         result = evaluate_melody_model(
             args.model or DEFAULT_MELODY_MODEL, corpus=args.corpus, split=args.split, num=args.num,
             bars=args.bars, out=args.out, ngram=args.ngram, seed=args.seed, temperature=args.temperature,
-            device=resolve_device(args.device))
+            device=device)
         print(format_report(result))
         print()
         for f in result["files"].values():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from muse.cli.options import add_device_flag, resolve_device, subparser
+from muse.cli.options import add_device_flag, at_least, resolve_device, subparser
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     a = subparser(s, "sample", help="a grid of samples (or a latent walk with --interpolate)",
                   examples=["muse gan sample --model runs/gan --num 16 --seed 3 --out g.png"])
     a.add_argument("--model", default="gan-digits", help="shipped name, model dir, run dir or checkpoint")
-    a.add_argument("--num", type=int, default=64)
+    a.add_argument("--num", type=at_least(1), default=64)
     a.add_argument("--out", default="gan_samples.png")
     a.add_argument("--interpolate", action="store_true", help="a strip walking between two random latents (slerp)")
     a.add_argument("--seed", type=int, default=0)
@@ -25,11 +25,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from muse.errors import ConfigError
-    from muse.image.grid import save_grid, save_strip
+    from muse.image.grid import check_png_path, save_grid, save_strip
     from muse.recipes.hub import load_model
 
     if args.num < 1:
         raise ConfigError(f"--num must be >= 1, got {args.num}")
+    check_png_path(args.out)
     lm = load_model(args.model, device=resolve_device(args.device), expect_kind="gan")
     g = torch.Generator().manual_seed(args.seed)  # latents are drawn on the CPU, then moved
     if args.interpolate:

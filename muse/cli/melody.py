@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from muse.cli.options import add_device_flag, add_generation_flags, generation_overrides, resolve_device, subparser
+from muse.cli.options import (add_device_flag, add_generation_flags, at_least, generation_overrides, resolve_device,
+                              subparser)
 
 EXAMPLES = (
     "muse melody --bars 8 --num 2 --key D --scale minor --out out/",
@@ -20,10 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                   description="Generate melodies with a trained or shipped model.")
     p.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
                                                 "(default: melody-transformer)")
-    p.add_argument("--bars", type=int, default=8,
+    p.add_argument("--bars", type=at_least(1), default=8,
                    help="bars to generate (default 8); with a primer, new bars after it "
                         "(the primer, rounded up to whole bars, comes first)")
-    p.add_argument("--num", type=int, default=1)
+    p.add_argument("--num", type=at_least(1), default=1)
     p.add_argument("--out", default="out", help="output folder")
     p.add_argument("--key", help="tonic, e.g. D, F#, Bb (hard constraint with --scale)")
     p.add_argument("--scale", help="major, minor, dorian, pentatonic, blues, ... (hard constraint)")
@@ -37,8 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--primer-from", choices=["start", "end"], default="start",
                    help="take --primer-bars from the primer's first bar with a note (start, default) "
                         "or from its last bars (end)")
-    p.add_argument("--qpm", type=float, help="tempo in quarter notes per minute (default: primer's or 120)")
-    p.add_argument("--time-signature", default="4/4")
+    p.add_argument("--qpm", type=at_least(0, float, above=True), help="tempo in quarter notes per minute (default: primer's or 120)")
+    p.add_argument("--time-signature", help="meter, e.g. 3/4 or 6/8 (default: the primer's, else 4/4)")
     p.add_argument("--start-with-note", action="store_true",
                    help="begin on a note (default: the model may open with a pick-up, i.e. rests then a lead-in note)")
     p.add_argument("--no-wav", action="store_true")
@@ -81,9 +82,12 @@ def write_melodies(batches: Iterable[Sequence[Any]], total: int, out: Path, *, p
 def run(args: argparse.Namespace) -> int:
     from muse.music.compose import DEFAULT_MELODY_MODEL, generate_melodies
     from muse.music.midi_io import parse_primer, read_melodies
+    from muse.core.files import check_output_dir
     from muse.errors import DataError
     from muse.recipes.hub import load_model
 
+    check_output_dir(args.out)
+    device = resolve_device(args.device)
     primer = None
     if args.primer:
         mels = read_melodies(args.primer, min_pitches=1)
@@ -92,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
         primer = mels[0]
     elif args.primer_notes:
         primer = parse_primer(args.primer_notes)
-    device = resolve_device(args.device)
     lm = load_model(args.model or DEFAULT_MELODY_MODEL, device=device, expect_kind="melody")
     generation = generation_overrides(args, rename={"num_beams": "beam_size"})
     seed = generation.pop("seed", None)
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         bars=args.bars, key=args.key, scale=args.scale, low=args.low, high=args.high,
         primer=args.primer if args.primer else primer, primer_bars=args.primer_bars, primer_from=args.primer_from,
         qpm=args.qpm,
-        time_signature=args.time_signature if primer is None or args.time_signature != "4/4" else primer.time_signature,
+        time_signature=args.time_signature,  # None: the primer's meter, else 4/4
         start_with_note=args.start_with_note, device=device, **generation)
     sizes = [min(BATCH, args.num - done) for done in range(0, args.num, BATCH)] or [args.num]  # [num < 1]: its error
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from muse.cli.options import subparser
 
@@ -36,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from muse.errors import ConfigError
+    from muse.errors import ConfigError, OutputError
 
     outs = [o for o in (args.out, args.output) if o]
     if not outs:
@@ -44,7 +45,12 @@ def _export(args: argparse.Namespace) -> int:
     if len(outs) == 2 and outs[0] != outs[1]:
         raise ConfigError(f"models export: two outputs given ({outs[0]} and -o {outs[1]}); give one")
     out = outs[0]
-    from muse.recipes.hub import load_model, save_model
+    from muse.core.files import check_output_dir
+    from muse.recipes.hub import is_model_directory, load_model, save_model
+
+    check_output_dir(out)
+    if Path(out).is_dir() and any(Path(out).iterdir()) and not is_model_directory(out):
+        raise OutputError("folder exists and holds other files; name a new folder (it would be replaced)", out)
 
     if args.format == "dir":
         print(save_model(out, load_model(args.run)))

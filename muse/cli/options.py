@@ -129,13 +129,102 @@ def add_device_flag(parser: argparse.ArgumentParser, default: str | None = GENER
     return parser.add_argument("--device", default=default, metavar="DEVICE", help=help)
 
 
+def available_devices() -> list[str]:
+    """The ``--device`` values that work on this machine and torch build (imports torch).
+
+    Returns:
+        list[str]: ``auto`` and ``cpu``, then ``cuda``, ``cuda:0``... when CUDA is
+        available, then ``mps`` when it is.
+
+    Example:
+        >>> available_devices()[:2]
+        ['auto', 'cpu']
+    """
+    import torch
+
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+def check_device(name: str) -> str:
+    """``name`` if it is a device of this machine, else a ConfigError naming ``--device`` and what is available.
+
+    Args:
+        name: a ``--device`` value (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``).
+
+    Returns:
+        str: ``name``.
+
+    Example:
+        >>> check_device("cpu")
+        'cpu'
+    """
+    from muse.errors import ConfigError
+
+    avail = available_devices()
+    if name in avail:
+        return name
+    import torch
+
+    kind = name.split(":", 1)[0]
+    if kind in ("cuda", "mps", "cpu"):
+        why = {"cuda": f"CUDA is not available to this torch ({torch.__version__})" if not torch.cuda.is_available()
+               else f"this machine has {torch.cuda.device_count()} CUDA device(s)",
+               "mps": "MPS is not available on this machine", "cpu": "write cpu"}[kind]
+    else:
+        why = "not a device muse can use"
+    raise ConfigError(f"--device {name}: {why}; available here: {', '.join(avail)}")
+
+
 def resolve_device(name: str | None) -> str:
-    """``auto`` -> the device it picks (imports torch); anything else is passed on as given."""
+    """The device a generation verb uses: ``--device`` checked (:func:`check_device`), ``auto`` resolved."""
+    name = check_device(name or GENERATION_DEVICE)
     if name != "auto":
-        return name or GENERATION_DEVICE
+        return name
     from muse.core.device import resolve_device as pick
 
     return str(pick("auto"))
+
+
+def at_least(low: float, kind: type = int, *, above: bool = False):  # noqa: ANN201 - an argparse type
+    """An argparse ``type`` that parses ``kind`` and refuses values below ``low`` (``above``: not above ``low``).
+
+    Args:
+        low: the smallest value allowed (``above=True``: values must exceed it).
+        kind: ``int`` or ``float``.
+        above: strict bound.
+
+    Returns:
+        a callable for ``add_argument(type=...)``; argparse reports its refusal as
+        ``argument --num: must be >= 1, got -4``.
+
+    Example:
+        >>> at_least(1)("3")
+        3
+    """
+    def parse(text: str):  # noqa: ANN202
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if value != value or (value <= low if above else value < low):
+            raise argparse.ArgumentTypeError(f"must be {'>' if above else '>='} {low:g}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with muse's one-line errors: ``muse: error: argument --qpm: ... (see muse melody --help)``, exit 2."""
+
+    def error(self, message: str):  # noqa: ANN201 - never returns
+        self.exit(2, f"muse: error: {message} (see {self.prog} --help)\n")
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from muse.cli.options import subparser
+from muse.cli.options import at_least, subparser
 
 EXAMPLES = (
     "muse render out/melody_001.mid --png",
@@ -18,19 +18,23 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                   description="Render any MIDI file to a 16-bit .wav with FluidSynth and a General MIDI "
                               "soundfont, or with the built-in synth when FluidSynth is missing.")
     p.add_argument("midi")
-    p.add_argument("-o", "--out", help="output .wav (default: next to the MIDI file)")
+    p.add_argument("-o", "--out", help="output .wav (default: next to the MIDI file); .flac, .ogg, .mp3 ... "
+                                       "where the installed soundfile writes them")
     p.add_argument("--synth", choices=["auto", "fluidsynth", "builtin"], default="auto")
     p.add_argument("--soundfont", help="a .sf2 General MIDI soundfont")
-    p.add_argument("--sample-rate", type=int, default=44100)
+    p.add_argument("--sample-rate", type=at_least(8000), default=44100, help="samples per second (>= 8000)")
     p.add_argument("--png", action="store_true", help="also draw the melody's piano roll")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from muse.music.render import render_wav
+    from muse.core.files import check_output_file
+    from muse.music.render import check_audio_path, render_wav
 
     midi = Path(args.midi)
-    out = Path(args.out) if args.out else midi.with_suffix(".wav")
+    out = check_audio_path(Path(args.out) if args.out else midi.with_suffix(".wav"))
+    if args.png:
+        check_output_file(out.with_suffix(".png"))
     wav = render_wav(midi, out, sample_rate=args.sample_rate, soundfont=args.soundfont, synth=args.synth)
     print(f"{wav} ({wav.synth})")
     if args.png:

@@ -44,8 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from muse.cli.options import check_device
+    from muse.core.files import check_output_dir
     from muse.training import train
 
+    if args.device is not None:
+        check_device(args.device)
+    if args.out and not args.resume:
+        check_output_dir(args.out)
     res = train(
         args.kind, corpus=args.corpus, data=args.data, model=args.model, out=args.out, resume=args.resume,
         config=args.config, overrides=args.overrides, steps=args.steps, epochs=args.epochs, max_time=args.max_time,

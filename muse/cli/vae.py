@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from muse.cli.options import add_device_flag, add_generation_flags, field_docs, resolve_device, subparser
+from muse.cli.options import add_device_flag, add_generation_flags, at_least, field_docs, resolve_device, subparser
 
 EXAMPLES = {
     "sample": ("muse vae sample --num 8 --temperature 0.8 --seed 1 --out out/vae",),
@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                          examples=EXAMPLES[name])
 
     a = action("sample", "new melodies from random codes")
-    a.add_argument("--num", type=int, default=4)
+    a.add_argument("--num", type=at_least(1), default=4)
     _common(a)
     a = action("encode", "codes of a melody file -> .npy ([windows, z_dim])")
     a.add_argument("file")
@@ -56,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     a = action("interpolate", "melodies along the path between two melodies")
     a.add_argument("file_a")
     a.add_argument("file_b")
-    a.add_argument("--steps", type=int, default=5)
+    a.add_argument("--steps", type=at_least(2), default=5)
     _common(a, temperature=0.0)
     a = action("reconstruct", "encode and decode a melody")
     a.add_argument("file")
@@ -64,7 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     a = action("vary", "variations of a melody, further from it as --amount grows from 0 to 1")
     a.add_argument("file")
     a.add_argument("--amount", type=float, default=0.5, help="0: the theme (its reconstruction) .. 1: unrelated")
-    a.add_argument("--num", type=int, default=4)
+    a.add_argument("--num", type=at_least(1), default=4)
     _common(a, temperature=0.0)
     a = action("attribute", "move a melody along an attribute vector (e.g. note density)")
     a.add_argument("file")
@@ -79,11 +79,16 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from muse.cli.melody import write_melodies
-    from muse.errors import ConfigError, DataError
+    from muse.core.files import atomic_file, check_output_dir, check_output_file
+    from muse.errors import ConfigError
     from muse.music import latent_space as ls
 
     if not args.action:
         raise ConfigError("say what to do: muse vae {sample,encode,decode,interpolate,reconstruct,vary,attribute} ...")
+    if args.action == "encode":
+        check_output_file(args.output)
+    else:
+        check_output_dir(args.out)
     vae = ls.load_vae(args.model or ls.DEFAULT_VAE_MODEL, device=resolve_device(args.device))
     # a temperature left out is the API's default: 0.5 for sample/decode, 0 (greedy) for the others
     opts = {k: v for k, v in dict(temperature=args.temperature, seed=args.seed).items() if v is not None}
@@ -98,12 +103,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.action == "encode":
         z = ls.encode_melodies(vae, ls.read_input_melody(args.file), label=args.file).cpu().numpy()
         out = Path(args.output)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with open(out, "wb") as f:  # exactly the file named (np.save would append .npy to a bare name)
-                np.save(f, z)
-        except OSError as e:
-            raise DataError(f"cannot write codes ({e.strerror})", out) from None
+        with atomic_file(out) as tmp, open(tmp, "wb") as f:  # exactly the file named (np.save would append .npy)
+            np.save(f, z)
         print(f"{out}: {z.shape[0]} code(s) of {z.shape[1]} dims")
     elif args.action == "decode":
         save(ls.decode_latents(vae, _load_codes(args.codes), **opts), "decoded")

@@ -10,9 +10,7 @@ with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,33 +19,17 @@ import torch
 from torch import nn
 
 from muse._version import CHECKPOINT_FORMAT, __version__
+from muse.core.files import atomic_file
 from muse.errors import CheckpointError
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to ``path`` atomically (temp file in the same dir + fsync + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary file would be, not mkstemp's 0600
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """``torch.save`` to ``path`` atomically (temp file in the same dir + fsync + rename, see
+    :func:`muse.core.files.atomic_file`); a full disk or an unwritable folder is an OutputError
+    naming ``path``, and the previous checkpoint stays as it was."""
+    with atomic_file(path, fsync=True) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def rng_state() -> dict[str, Any]:

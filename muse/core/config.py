@@ -198,8 +198,15 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML, YAML or JSON config file into a dict."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError("config file not found", p)
-    text = p.read_text(encoding="utf-8")
+        raise ConfigError("config file not found" if not p.exists() else "config file is not a file", p)
+    if p.suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ConfigError("config file must end in .toml, .yaml, .yml or .json", p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("config file is not UTF-8 text (binary or corrupt?)", p) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file ({e.strerror})", p) from None
     try:
         if p.suffix == ".toml":
             import tomllib
@@ -208,12 +215,17 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         if p.suffix in (".yaml", ".yml"):
             import yaml
 
-            return yaml.safe_load(text) or {}
-        if p.suffix == ".json":
-            return json.loads(text)
+            d = yaml.safe_load(text) or {}
+        else:
+            d = json.loads(text)
     except Exception as e:  # noqa: BLE001 - any parser error is the user's file
         raise ConfigError(f"cannot parse config: {e}".splitlines()[0], p) from None
-    raise ConfigError("config file must end in .toml, .yaml, .yml or .json", p)
+    if not isinstance(d, dict):
+        raise ConfigError(f"config file must hold a table of sections, not a {type(d).__name__}", p)
+    for name, section in d.items():
+        if name in ("model_config", "data", "train") and not isinstance(section, dict):
+            raise ConfigError(f"section {name!r} must be a table of key = value, not {section!r}", p)
+    return d
 
 
 def parse_value(text: str) -> Any:
@@ -231,11 +243,14 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(cfg: RunConfig, overrides: list[str], model_keys: set[str], data_keys: set[str]) -> RunConfig:
+def apply_overrides(cfg: RunConfig, overrides: list[str], model_keys: set[str], data_keys: set[str], *,
+                    model_types: dict[str, str] | None = None) -> RunConfig:
     """Apply ``section.key=value`` or bare ``key=value`` overrides.
 
     Sections: ``train``, ``model``, ``data``. A bare key must name exactly one
     known key across sections; an unknown key is an error listing valid keys.
+    ``model_types`` (field name -> annotation, e.g. ``"int"``) checks the type of
+    each ``model.*`` value given (``model.n_layer=abc`` is a one-line error).
     """
     train_keys = {f.name for f in fields(TrainConfig)}
     sections = {"train": train_keys, "model": model_keys, "data": data_keys}
@@ -264,7 +279,13 @@ def apply_overrides(cfg: RunConfig, overrides: list[str], model_keys: set[str], 
             if len(owners) > 1:
                 raise ConfigError(f"key {name!r} is ambiguous; write one of {', '.join(o + '.' + name for o in owners)}")
             sec = owners[0]
-        targets[sec][name] = parse_value(raw)
+        value = parse_value(raw)
+        if sec == "model" and model_types and name in model_types:
+            hint = model_types[name]
+            if value is None and "str" in hint and "None" not in hint:
+                value = str(raw).strip()  # `model.schedule=none` names the string "none"
+            value = check_type(value, hint, f"model.{name}")
+        targets[sec][name] = value
     train = coerce_dataclass(TrainConfig, train_d, section="train")
     return replace(cfg, train=train, model_config=model_d, data=data_d)
 
@@ -274,17 +295,20 @@ def coerce_dataclass(cls: type, d: dict[str, Any], section: str) -> Any:
     naming ``section.key``; ints become floats where the field is a float."""
     check_keys(d, {f.name for f in fields(cls)}, where=section)
     hints = get_type_hints(cls)
-    out = {}
-    for k, v in d.items():
-        h = str(hints.get(k, ""))
-        if isinstance(v, int) and not isinstance(v, bool) and "float" in h and "int" not in h:
-            v = float(v)
-        ok = "Any" in h or (v is None and "None" in h) or (isinstance(v, bool) and "bool" in h) or (
-            not isinstance(v, bool) and ((isinstance(v, int) and ("int" in h or "float" in h))
-                                         or (isinstance(v, float) and "float" in h) or (isinstance(v, str) and "str" in h)
-                                         or (isinstance(v, (list, tuple)) and ("list" in h or "tuple" in h))))
-        if not ok:
-            kind = h.replace("<class '", "").replace("'>", "").replace("typing.", "")
-            raise ConfigError(f"{section}.{k} must be {kind}, got {v!r}")
-        out[k] = v
-    return cls(**out)
+    return cls(**{k: check_type(v, str(hints.get(k, "")), f"{section}.{k}") for k, v in d.items()})
+
+
+def check_type(v: Any, hint: str, name: str) -> Any:
+    """``v`` if it fits the annotation text ``hint`` (an int is made a float for a float field), else a
+    ConfigError naming ``name`` (``model.n_layer must be int, got 'abc'``)."""
+    h = hint
+    if isinstance(v, int) and not isinstance(v, bool) and "float" in h and "int" not in h:
+        v = float(v)
+    ok = not h or "Any" in h or (v is None and "None" in h) or (isinstance(v, bool) and "bool" in h) or (
+        not isinstance(v, bool) and ((isinstance(v, int) and ("int" in h or "float" in h))
+                                     or (isinstance(v, float) and "float" in h) or (isinstance(v, str) and "str" in h)
+                                     or (isinstance(v, (list, tuple)) and ("list" in h or "tuple" in h))))
+    if not ok:
+        kind = h.replace("<class '", "").replace("'>", "").replace("typing.", "")
+        raise ConfigError(f"{name} must be {kind}, got {v!r}")
+    return v

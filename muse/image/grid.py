@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from muse.core.files import atomic_file, check_output_file
 from muse.errors import DataError
 
 
@@ -38,15 +39,30 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, p
 
 
 def _write_png(arr: np.ndarray, path: str | Path) -> Path:
-    p = Path(path)
+    p = check_png_path(path, try_write=False)
+    im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+    with atomic_file(p) as tmp:
+        im.save(tmp, format="PNG")
+    return p
+
+
+def check_png_path(path: str | Path, *, try_write: bool = True) -> Path:
+    """Check, before any work, that ``path`` names a PNG file that can be written (DataError/OutputError if not).
+
+    Args:
+        path: the grid or strip file to write.
+        try_write: also try creating a file there (see :func:`muse.core.files.check_output_file`).
+
+    Returns:
+        Path: ``path``.
+
+    Example:
+        >>> check_png_path("out/grid.png")
+        PosixPath('out/grid.png')
+    """
+    p = check_output_file(path, try_write=try_write)
     if p.suffix.lower() != ".png":
         raise DataError(f"image grids are PNG files: name it with .png, not {p.suffix or 'no suffix'!r}", p)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
-    try:
-        im.save(p, format="PNG")
-    except OSError as e:
-        raise DataError(f"cannot write image: {e}", p) from None
     return p
 
 

@@ -372,21 +372,21 @@ def _row_dict(row: Any) -> dict[str, Any]:
 
 def _write(out: Path, result: dict[str, Any], generated: dict[str, list[Melody]],
            reference: list[Melody]) -> dict[str, str]:
+    from muse.core.files import atomic_file, make_dirs, write_text
     from muse.music.metrics import plot_metrics
 
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"cannot create output folder ({e.strerror})", out) from None
+    make_dirs(out)
     files: dict[str, str] = {}
-    (out / "metrics.md").write_text(format_report(result) + "\n", encoding="utf-8")
+    write_text(out / "metrics.md", format_report(result) + "\n")
     files["table"] = str(out / "metrics.md")
     for name, mels in generated.items():
         png = out / ("metrics.png" if name == "model" or len(generated) == 1 else f"metrics-{name}.png")
-        files[f"png_{name}"] = str(plot_metrics(mels, reference, png, MELODY_METRICS))
+        with atomic_file(png) as tmp:
+            plot_metrics(mels, reference, tmp, MELODY_METRICS)
+        files[f"png_{name}"] = str(png)
     files["json"] = str(out / "eval.json")
     result = {**result, "files": files}
-    (out / "eval.json").write_text(json.dumps(result, indent=1, default=_json_default) + "\n", encoding="utf-8")
+    write_text(out / "eval.json", json.dumps(result, indent=1, default=_json_default) + "\n")
     return files
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pretty_midi
 import soundfile as sf
 
+from muse.core.files import atomic_file, check_output_file
 from muse.errors import ConfigError, DataError, MuseError
 from muse.music.melody import Melody
 from muse.music.midi_io import midi_bytes, write_midi
@@ -73,6 +74,60 @@ def find_soundfont(soundfont: str | Path | None = None) -> Path | None:
         if Path(cand).is_file() and _is_soundfont(Path(cand)):
             return Path(cand)
     return None
+
+
+_FORMAT_ALIASES = {"aif": "AIFF", "aiff": "AIFF", "aifc": "AIFF", "oga": "OGG", "opus": "OGG", "snd": "AU",
+                   "sf": "IRCAM", "mat": "MAT5"}
+
+
+def audio_format(path: str | Path) -> tuple[str, str]:
+    """The soundfile format and subtype a WAV-like file is written with, from its suffix.
+
+    16-bit PCM where the format has it (``.wav``, ``.flac``, ``.aiff``...), else the
+    format's own default (``.mp3``: MPEG layer III, ``.ogg``: Vorbis).
+
+    Args:
+        path: the audio file to write.
+
+    Returns:
+        tuple[str, str]: soundfile's ``(format, subtype)``, e.g. ``("WAV", "PCM_16")``.
+
+    Raises:
+        ConfigError: a suffix the installed libsndfile cannot write; the message
+            lists the suffixes it can.
+
+    Example:
+        >>> audio_format("song.flac")
+        ('FLAC', 'PCM_16')
+    """
+    p = Path(path)
+    ext = p.suffix.lower().lstrip(".")
+    fmt = _FORMAT_ALIASES.get(ext, ext.upper())
+    formats = sf.available_formats()
+    if fmt not in formats or fmt == "RAW":
+        names = ", ".join(f".{f.lower()}" for f in sorted(formats) if f != "RAW")
+        raise ConfigError(f"cannot write audio as {p.suffix or 'a file without a suffix'!r}; this soundfile "
+                          f"(libsndfile {sf.__libsndfile_version__}) writes: {names}", p)
+    subtype = "PCM_16" if sf.check_format(fmt, "PCM_16") else sf.default_subtype(fmt)
+    return fmt, subtype
+
+
+def check_audio_path(path: str | Path) -> Path:
+    """Check, before any rendering, that ``path`` is an audio file soundfile can write in a writable place.
+
+    Args:
+        path: the audio file to write.
+
+    Returns:
+        Path: ``path``.
+
+    Example:
+        >>> check_audio_path("out/song.wav")
+        PosixPath('out/song.wav')
+    """
+    p = check_output_file(path)
+    audio_format(p)
+    return p
 
 
 def _read_midi(midi_path: Path) -> pretty_midi.PrettyMIDI:
@@ -166,7 +221,9 @@ def render_wav(
 
     Args:
         midi_path: the MIDI file to render (e.g. from :func:`muse.write_midi`).
-        wav_path: the WAV file to write (parent folders are created).
+        wav_path: the audio file to write (parent folders are created): ``.wav``
+            (16-bit PCM), or any suffix the installed soundfile writes (``.flac``,
+            ``.ogg``, ``.mp3``...; :func:`audio_format`); written atomically.
         sample_rate: samples per second, at least 8000 (default 44100).
         soundfont: a General MIDI SoundFont 2 (``.sf2``) file for FluidSynth;
             None: ``$MUSE_SOUNDFONT``, then the usual system paths
@@ -190,7 +247,8 @@ def render_wav(
         raise ConfigError(f"unknown synth {synth!r}; use auto, fluidsynth or builtin")
     if sample_rate < 8000:
         raise ConfigError(f"sample rate {sample_rate} is too low; use at least 8000 Hz")
-    midi_path, wav_path = Path(midi_path), Path(wav_path)
+    midi_path, wav_path = Path(midi_path), check_output_file(wav_path, try_write=False)
+    fmt, subtype = audio_format(wav_path)
     pm = _read_midi(midi_path)
     used = "builtin"
     audio: np.ndarray | None = None
@@ -212,8 +270,8 @@ def render_wav(
     if audio is None:
         audio = synth_builtin(pm, sample_rate)
     audio = _finish(audio, pm.get_end_time(), sample_rate)
-    wav_path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(wav_path), audio, sample_rate, subtype="PCM_16")
+    with atomic_file(wav_path) as tmp:
+        sf.write(str(tmp), audio, sample_rate, format=fmt, subtype=subtype)
     log.info("rendered %s -> %s with the %s synth", midi_path, wav_path, used)
     out = RenderedWav(wav_path)
     out.synth = used

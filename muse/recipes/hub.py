@@ -121,7 +121,7 @@ def save_pretrained(directory: str | Path, model: nn.Module, tokenizer: Tokenize
     from safetensors.torch import save_file
 
     d = Path(directory)
-    with atomic_directory(d) as tmp:
+    with atomic_directory(d, replace=is_model_directory) as tmp:
         full = model.state_dict()
         aliases = tied_aliases(full)
         state = {k: v.detach().cpu().contiguous() for k, v in full.items() if k not in aliases}
@@ -141,6 +141,14 @@ def save_pretrained(directory: str | Path, model: nn.Module, tokenizer: Tokenize
         if card:
             (tmp / "README.md").write_text(card, encoding="utf-8")
     return d
+
+
+def is_model_directory(path: str | Path) -> bool:
+    """True when ``path`` holds a muse model directory (``config.json`` with ``recipe.json``, or
+    ``model.safetensors``): what :func:`save_pretrained` may replace. Anything else at the target
+    is refused, so a mistyped output never deletes a folder of other files."""
+    p = Path(path)
+    return (p / "model.safetensors").is_file() or ((p / "config.json").is_file() and (p / "recipe.json").is_file())
 
 
 def portable(value: Any) -> Any:
@@ -166,6 +174,11 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
                 return cand
         raise CheckpointError("no model here (expected model.safetensors + config.json, a model/ folder "
                               "or checkpoints/last.pt)", p)
+    if p.is_file() and p.suffix == ".safetensors":  # the weights of a model directory: load the directory
+        if is_model_directory(p.parent) and (p.parent / "config.json").is_file():
+            return p.parent
+        raise CheckpointError("is a weights file without its model directory (config.json, recipe.json beside it); "
+                              "give the model directory", p)
     if p.exists():
         return p
     shipped = shipped_models()

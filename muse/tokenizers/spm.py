@@ -106,6 +106,15 @@ class SentencePieceTokenizer(Tokenizer):
             )
         except RuntimeError as e:
             msg = str(e).splitlines()[-1] if str(e) else type(e).__name__
+            import re
+
+            short = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", msg)
+            if short:  # sentencepiece's own advice names a --character_coverage flag that muse does not have
+                need = int(short.group(2)) + (256 if byte_fallback else 0) + 8
+                raise DataError(f"vocab_size={vocab_size} is too small for the {short.group(2)} distinct characters "
+                                f"to cover{' plus 256 byte pieces' if byte_fallback else ''}: use a vocab_size of at "
+                                f"least {need} (data.vocab_size), or the character tokenizer "
+                                f"(data.tokenizer=char)") from None
             raise DataError(f"sentencepiece training failed (vocab_size={vocab_size}): {msg.split('] ')[-1]}") from None
         return cls(out.getvalue())
 
