@@ -6,7 +6,7 @@ decay 0.1, clip 1.0), fp32 on CPU with the same torch thread count, nanoGPT's
 contiguous 90/10 split. Validation loss is the mean over 200 random validation
 batches, as nanoGPT's ``estimate_loss`` computes it.
 
-muse trains its transformer (relative and learned positions) through the muse
+muse trains its transformer (rope, relative and learned positions) through the muse
 Trainer, then an LSTM for the wall time the relative transformer took. With
 ``--nanogpt DIR`` (a nanoGPT checkout) nanoGPT's own ``train.py`` runs first in a
 subprocess with its README CPU command, on the same characters written in its
@@ -128,7 +128,7 @@ def main() -> None:
             ng = run_nanogpt(repo, tmp / "nanogpt_data", tmp / "nanogpt_out", steps, warmup, eval_batches, args.threads)
             results["nanoGPT (learned pos.)"] = ng
             print("nanoGPT:", ng, flush=True)
-        for pos in ("relative", "learned"):
+        for pos in ("rope", "relative", "learned"):
             model = small_lm(corpus.vocab_size, pos=pos, bias=False)
             name = f"muse transformer ({pos} pos.)"
             results[name] = train_muse(model, corpus, train_config(steps, warmup, eval_batches), tmp / pos)

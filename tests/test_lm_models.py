@@ -89,7 +89,8 @@ def test_tie_weights_needs_equal_sizes():
         ("rnn", {"vocab_size": V, "cell": "lstmx"}, "unknown cell 'lstmx'"),
         ("rnn", {"cell": "gru"}, "vocab_size must be a positive integer"),
         ("transformer", {"vocab_size": V, "n_embd": 10, "n_head": 4}, "divisible by n_head"),
-        ("transformer", {"vocab_size": V, "pos": "rotary"}, "pos must be 'relative' or 'learned'"),
+        ("transformer", {"vocab_size": V, "n_embd": 12, "n_head": 4, "pos": "rope"}, "needs an even head size"),
+        ("transformer", {"vocab_size": V, "pos": "rotary"}, "pos must be one of rope, alibi, relative, learned, got 'rotary'"),
     ],
 )
 def test_invalid_configs_raise_config_error(name, cfg, msg):
@@ -169,7 +170,7 @@ def test_relative_bias_changes_the_output():
 # --------------------------------------------------------------------------- KV cache
 
 
-@pytest.mark.parametrize("pos", ["relative", "learned"])
+@pytest.mark.parametrize("pos", ["rope", "alibi", "relative", "learned"])
 def test_kv_cache_matches_full_recompute_within_block(pos):
     m = tiny_transformer(pos)
     x = torch.randint(0, V, (2, 8))
@@ -226,7 +227,8 @@ def test_learned_positions_past_block_recompute_the_window_exactly():
     assert state.pos == 12 and state.length == 5
 
 
-@pytest.mark.parametrize("make", [lambda: tiny_transformer("relative"), lambda: tiny_rnn("gru"), lambda: tiny_rnn()])
+@pytest.mark.parametrize("make", [lambda: tiny_transformer("relative"), lambda: tiny_transformer("rope"),
+                                  lambda: tiny_transformer("alibi"), lambda: tiny_rnn("gru"), lambda: tiny_rnn()])
 def test_reorder_state_selects_and_duplicates_rows(make):
     m = make()
     x = torch.randint(0, V, (3, 5))
@@ -273,7 +275,7 @@ def test_rnn_cells_learn_a_repeated_sequence(cell):
     assert last < 0.5 * first, (cell, first, last)
 
 
-@pytest.mark.parametrize("pos", ["relative", "learned"])
+@pytest.mark.parametrize("pos", ["rope", "alibi", "relative", "learned"])
 def test_transformer_learns_a_repeated_sequence(pos):
     first, last = _train(tiny_transformer(pos, block_size=16, dropout=0.1))
     assert last < 0.5 * first, (pos, first, last)

@@ -27,11 +27,13 @@ from muse.core.callbacks import Callback
 from muse.core.checkpoint import atomic_torch_save, load_checkpoint, load_model_state, rng_state, set_rng_state
 from muse.core.config import TrainConfig
 from muse.core.device import autocast, grad_scaler, resolve_device
+from muse.core.files import atomic_file, write_problem
 from muse.core.logger import MetricsLog, plot_loss_curves
 from muse.core.module import StepContext, optimizer_settings, param_groups
 from muse.core.optim import adamw, lr_lambda
+from muse.core.threads import set_threads
 from muse.data.batches import BatchSource, DevicePrefetcher
-from muse.errors import CheckpointError, MuseError, TrainingDiverged
+from muse.errors import CheckpointError, MuseError, OutputError, TrainingDiverged
 
 LN2 = math.log(2.0)
 
@@ -495,6 +497,7 @@ class Trainer:
 
             bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
         old_handler = self._install_sigint()
+        restore_threads = set_threads(self.model, self.device)  # small models: 1 CPU thread (muse.core.threads)
         stopped = "steps"
         last_ckpt = best_ckpt = None
         t_start = time.perf_counter() - self.elapsed
@@ -549,7 +552,7 @@ class Trainer:
                     improved = self._track_best(val)
                     if log:
                         log.log("valid", self.step, epoch, self.elapsed, val)
-                        plot_loss_curves(log.path, self.run_dir / "loss.png")
+                        self._plot_loss(log)
                     if improved:
                         best_ckpt = self.save("best") or best_ckpt
                     for cb in self.callbacks if self.dist.is_main else ():
@@ -560,7 +563,10 @@ class Trainer:
                         break
                 if self.step % save_every == 0 or at_end:
                     last_ckpt = self.save("last") or last_ckpt
+        except OSError as e:  # metrics.csv on a disk that filled up: one line; the last checkpoint stays whole
+            raise OutputError(write_problem(e, self.run_dir) or f"cannot write ({e.strerror})", self.run_dir) from None
         finally:
+            restore_threads()
             signal.signal(signal.SIGINT, old_handler) if old_handler is not None else None
             if bar:
                 bar.close()
@@ -569,11 +575,17 @@ class Trainer:
             last_ckpt = self.save("last") or last_ckpt
         if log:
             log.close()
-            plot_loss_curves(log.path, self.run_dir / "loss.png")
+            self._plot_loss(log)
         for cb in self.callbacks if self.dist.is_main else ():
             cb.on_fit_end(self)
         D.barrier()
         return FitResult(self.step, self.best_val, stopped, self.run_dir, last_ckpt, best_ckpt, self.elapsed)
+
+    def _plot_loss(self, log: MetricsLog) -> None:
+        """``loss.png`` from ``metrics.csv``, written atomically (untouched when there is nothing to plot)."""
+        with atomic_file(self.run_dir / "loss.png") as tmp:
+            if plot_loss_curves(log.path, tmp) is None:
+                tmp.unlink()
 
     def _mean_over_ranks(self, m: dict[str, float]) -> dict[str, float]:
         """Average logged training metrics over distributed ranks (each saw its own shard)."""

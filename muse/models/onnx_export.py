@@ -4,21 +4,25 @@ The graph is one decoding step with the state as explicit inputs and outputs,
 so the same graph reads a prompt (prefill, empty state) and then one token at a
 time (decode). Batch and sequence axes are dynamic.
 
-:class:`~muse.models.transformer.TransformerLM` (``pos="relative"`` or ``"learned"``)::
+:class:`~muse.models.transformer.TransformerLM` (every ``pos``)::
 
     input_ids  int64   [B, T]
     past_key   float32 [n_layer, B, n_head, S, head_dim]   (S = 0 for the prefill)
     past_value float32 [n_layer, B, n_head, S, head_dim]
+    position   int64   [1]   (rope only: absolute position of the first new token)
     -> logits        float32 [B, T, vocab_size]
        present_key   float32 [n_layer, B, n_head, S + T, head_dim]
        present_value float32 [n_layer, B, n_head, S + T, head_dim]
 
 The past length is read from the shape of ``past_key``: learned positions are
 ``S .. S + T - 1``; the relative logits use the last ``S + T`` learned
-distances (the "skew" of the model, written with dynamic shapes). The graph
+distances (the "skew" of the model, written with dynamic shapes); alibi's bias
+is ``-slope * (query - key)``; rope rotates queries and keys by the angles of
+``position .. position + T - 1`` (float64, as the model), since after the window
+slides the cache length no longer tells the position. The graph
 holds ``S + T <= block_size`` only: going past ``block_size`` is done by
 :class:`OnnxDecoder` outside the graph, exactly as ``TransformerLM.forward``
-does it (relative: the cache slides to its last ``block_size - T`` positions;
+does it (rope, alibi, relative: the cache slides to its last ``block_size - T`` positions;
 learned: the last ``block_size`` tokens are recomputed with an empty past).
 :meth:`OnnxDecoder.forward` refuses a single call of more than ``block_size``
 tokens, as the model does.
@@ -85,7 +89,9 @@ def _step_module(model: Any):  # an nn.Module, defined here so that torch is imp
             super().__init__()
             self.m = m
 
-        def forward(self, input_ids, past_key, past_value):
+        def forward(self, input_ids, past_key, past_value, position=None):
+            from muse.models.transformer import ROPE_BASE, apply_rope
+
             m, c = self.m, self.m.config
             b, t = input_ids.shape[0], input_ids.shape[1]
             past = past_key.shape[3]
@@ -98,11 +104,22 @@ def _step_module(model: Any):  # an nn.Module, defined here so that torch is imp
             qpos = torch.arange(t, device=input_ids.device)[:, None] + past
             mask = torch.arange(lk, device=input_ids.device)[None, :] <= qpos
             scale = 1.0 / float(d) ** 0.5
+            rope = bias = None
+            if c.pos == "rope":
+                inv_freq = ROPE_BASE ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+                ang = (torch.arange(t, device=input_ids.device).to(torch.float64) + position.to(torch.float64))[:, None]
+                ang = ang * inv_freq[None, :]
+                rope = ang.cos().to(torch.float32), ang.sin().to(torch.float32)
+            elif c.pos == "alibi":
+                dist = (qpos - torch.arange(lk, device=input_ids.device)[None, :]).to(torch.float32)
+                bias = -m.alibi_slopes[:, None, None] * dist  # [H, T, lk]
             keys, values = [], []
             for layer, block in enumerate(m.blocks):
                 a = block.attn
                 q, k, v = a.qkv(block.ln1(x)).split(c.n_embd, dim=2)
                 q, k, v = (z.reshape(b, t, h, d).transpose(1, 2) for z in (q, k, v))
+                if rope is not None:
+                    q, k = apply_rope(q, *rope), apply_rope(k, *rope)
                 k = torch.cat([past_key[layer], k], dim=2)
                 v = torch.cat([past_value[layer], v], dim=2)
                 keys.append(k)
@@ -115,6 +132,8 @@ def _step_module(model: Any):  # an nn.Module, defined here so that torch is imp
                     # skew: pad a column on the left, re-read with row stride lk (see transformer.skew)
                     padded = torch.nn.functional.pad(rel, (1, 0)).reshape(b, h, t * (lk + 1))
                     att = att + padded[:, :, t:].reshape(b, h, t, lk)
+                if bias is not None:
+                    att = att + bias
                 att = att.masked_fill(~mask, float("-inf")).softmax(-1)
                 y = (att @ v).transpose(1, 2).reshape(b, t, c.n_embd)
                 x = x + a.proj(y)
@@ -145,7 +164,7 @@ def _interface(model: Any) -> dict[str, Any]:
     """Input/output names, dynamic axes and the metadata of ``model``'s graph."""
     cfg = model.config
     if model.model_name == "transformer":
-        inputs = ["input_ids", "past_key", "past_value"]
+        inputs = ["input_ids", "past_key", "past_value"] + (["position"] if cfg.pos == "rope" else [])
         outputs = ["logits", "present_key", "present_value"]
         axes = {"input_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch", 1: "seq"},
                 "past_key": {1: "batch", 3: "past"}, "past_value": {1: "batch", 3: "past"},
@@ -174,7 +193,8 @@ def _example_inputs(model: Any, batch: int = 2) -> tuple:
     ids = torch.randint(0, cfg.vocab_size, (batch, seq), generator=torch.Generator().manual_seed(0))
     if model.model_name == "transformer":
         shape = (cfg.n_layer, batch, cfg.n_head, past, cfg.n_embd // cfg.n_head)
-        return ids, torch.randn(shape) * 0.1, torch.randn(shape) * 0.1
+        state = (ids, torch.randn(shape) * 0.1, torch.randn(shape) * 0.1)
+        return (*state, torch.tensor([past + 2])) if cfg.pos == "rope" else state
     h = torch.zeros(cfg.n_layer, batch, cfg.n_hidden)
     return (ids, h, torch.zeros_like(h)) if cfg.cell == "lstm" else (ids, h)
 
@@ -383,9 +403,14 @@ class OnnxDecoder:
         h = np.zeros((m["n_layer"], batch, m["n_hidden"]), dtype=np.float32)
         return {name: h for name in self.inputs[1:]}
 
-    def _run(self, ids: np.ndarray, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        outs = self.session.run(None, {"input_ids": ids, **arrays})
-        return outs[0], dict(zip(self.inputs[1:], outs[1:]))
+    def _run(self, ids: np.ndarray, arrays: dict[str, np.ndarray],
+             start: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        feed = {"input_ids": ids, **arrays}
+        if "position" in self.inputs:  # rope: the absolute position of ids[:, 0]
+            feed["position"] = np.asarray([start], dtype=np.int64)
+        outs = self.session.run(None, feed)
+        names = [n for n in self.inputs[1:] if n != "position"]
+        return outs[0], dict(zip(names, outs[1:]))
 
     # ---- stepping
     def forward(self, ids: Any, state: OnnxState | None = None) -> tuple[np.ndarray, OnnxState]:
@@ -416,7 +441,7 @@ class OnnxDecoder:
             arrays = {k: np.ascontiguousarray(v[:, :, :, -keep:]) for k, v in state.arrays.items()}
         else:
             arrays = self._empty_state(b)
-        logits, arrays = self._run(ids, arrays)
+        logits, arrays = self._run(ids, arrays, state.pos if state is not None else 0)
         tokens = None
         if learned:
             tokens = ids if state is None else np.concatenate([state.tokens, ids], axis=1)[:, -bs:]

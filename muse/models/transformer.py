@@ -1,5 +1,18 @@
-"""Decoder-only transformer language model (GPT-2 layout) with learned or relative positions.
+"""Decoder-only transformer language model (GPT-2 layout) with four position schemes.
 
+* ``pos="rope"`` (the default): rotary position embeddings (Su et al., 2021).
+  Each query and key is rotated, channel pairs ``(2j, 2j + 1)`` by the angle
+  ``p * base ** (-2j / head_dim)`` at position ``p``, so ``q_m . k_n`` depends
+  only on ``m - n``. The rotation is one complex multiplication of queries and
+  keys together, outside ``F.scaled_dot_product_attention``, which then runs its
+  fused causal kernel (``is_causal=True``): time and memory as learned
+  positions, no parameters.
+* ``pos="alibi"``: attention with linear biases (Press et al., 2022), a fixed
+  ``-slope_h * (i - k)`` added to head ``h``'s scores. The bias ``[1, H, T, L]``
+  is built once per call and shared by the layers; on CPU PyTorch's fused
+  (flash) kernel accepts such a 4-D float mask, so the ``[B, H, T, L]`` scores
+  are never materialised, but the bias itself is ``H * T * L`` floats (no
+  batch, no gradient).
 * ``pos="learned"``: a learned absolute position embedding added to the tokens.
 * ``pos="relative"``: Music Transformer relative attention (Huang et al., 2018).
   Each head owns learned embeddings ``E_r`` ``[block_size, head_dim]``, row
@@ -15,13 +28,20 @@ embedding matrix; weights are initialised as GPT-2 (normal(0, 0.02), residual
 projections scaled by ``1/sqrt(2 * n_layer)``).
 
 Decoding state (:class:`KVCache`) keeps each layer's keys and values, so a call
-with a state feeds only the new tokens. Past ``block_size`` tokens:
+with a state feeds only the new tokens. Within ``block_size`` tokens cached
+decoding is exact for every scheme: the logits equal those of one forward over
+the whole context (up to float rounding). Past ``block_size`` tokens:
 
-* relative: the cache slides, keeping the last ``block_size`` positions.
-  Relative attention has no absolute position, so this is exact for the window
-  in the first layer; keys/values of deeper layers still carry what they saw
-  of tokens that have left the window (as in Transformer-XL). A one-layer model
-  therefore gives exactly the logits of a recompute over the cropped window.
+* rope, alibi, relative: the cache slides, keeping the last ``block_size``
+  positions, and nothing is recomputed. Cached rope keys keep the rotation of
+  the position they were read at and new tokens continue the count
+  (``KVCache.pos``), so every score still sees the true distance ``m - n``
+  (angles are computed in float64, so positions may grow without bound).
+  None of these schemes has an absolute position, so sliding is exact for the
+  window in the first layer; keys/values of deeper layers still carry what they
+  saw of tokens that have left the window (as in Transformer-XL). A one-layer
+  model therefore gives the logits of a recompute over the cropped window (rope:
+  up to float rounding of the rotations, which differ by a constant angle).
 * learned: absolute positions cannot slide, so once the context is full each
   call recomputes the last ``block_size`` tokens from scratch (what nanoGPT
   does at every step) and rebuilds the cache from them: exact, but slower.
@@ -38,6 +58,10 @@ from torch import nn
 from muse.errors import ConfigError, DataError
 from muse.models.lm import TokenLM
 from muse.models.registry import register
+
+
+POSITION_SCHEMES = ("rope", "alibi", "relative", "learned")
+"""Values of ``TransformerLM.Config.pos``."""
 
 
 @dataclass
@@ -92,6 +116,82 @@ def causal_mask(tq: int, lk: int, device: torch.device) -> torch.Tensor:
     return torch.arange(lk, device=device)[None, :] <= i
 
 
+ROPE_BASE = 10000.0
+"""Base of the rotary frequencies (as RoFormer and GPT-NeoX)."""
+
+
+def rope_tables(start: int, count: int, head_dim: int, device: torch.device,
+                dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cos`` and ``sin`` ``[count, head_dim / 2]`` of the rotary angles of positions ``start .. start + count - 1``.
+
+    Angles are computed in float64, so large positions (a long slid decode) keep their precision.
+    """
+    inv_freq = ROPE_BASE ** (-torch.arange(0, head_dim, 2, dtype=torch.float64, device=device) / head_dim)
+    pos = torch.arange(start, start + count, dtype=torch.float64, device=device)
+    ang = pos[:, None] * inv_freq[None, :]
+    return ang.cos().to(dtype), ang.sin().to(dtype)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs ``(2j, 2j + 1)`` of ``x`` ``[..., T, D]`` by the angles of ``cos``/``sin`` ``[T, D/2]``.
+
+    Real arithmetic: the reference, the bf16/fp16 path and what the ONNX export traces.
+    """
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.stack((even * cos - odd * sin, odd * cos + even * sin), dim=-1).flatten(-2)
+
+
+def rope_qk(qk: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_head: int,
+            turn: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotated queries and keys ``[B, H, T, D]`` from the first two thirds of the qkv projection ``[B, T, 2 C]``.
+
+    In float32/float64 the pairs are read as complex numbers and multiplied by
+    ``cos + i sin`` in one operation (forward and backward), several times cheaper
+    on CPU than :func:`apply_rope`, which half precision falls back to. ``turn``:
+    ``cos + i sin`` already built (complex64).
+    """
+    if qk.dtype in (torch.float32, torch.float64):
+        z = torch.view_as_complex(qk.unflatten(-1, (2, n_head, -1, 2)))  # [B, T, 2, H, D/2]
+        turn = torch.complex(cos, sin) if turn is None else turn
+        out = torch.view_as_real(z * turn.to(z.dtype)[:, None, None, :]).flatten(-2)
+    else:
+        out = apply_rope(qk.unflatten(-1, (2, n_head, -1)), cos.to(qk.dtype)[:, None, None, :],
+                         sin.to(qk.dtype)[:, None, None, :])
+    q, k = out.unbind(2)  # unbind and split (not indexing): their backward is a stack / cat, not zeros + copy
+    return q.transpose(1, 2), k.transpose(1, 2)
+
+
+def alibi_slopes(n_head: int) -> torch.Tensor:
+    """ALiBi's per-head slopes: ``2 ** (-8 (h + 1) / n)`` for ``n`` a power of two, interleaved otherwise."""
+    def geometric(n: int) -> list[float]:
+        return [2.0 ** (-8.0 * (h + 1) / n) for h in range(n)]
+
+    p = 2 ** math.floor(math.log2(n_head))
+    slopes = geometric(p)
+    if p < n_head:  # the paper's recipe: the powers of two, then every other slope of 2p heads
+        slopes += geometric(2 * p)[0::2][: n_head - p]
+    return torch.tensor(slopes)
+
+
+def alibi_bias(slopes: torch.Tensor, tq: int, lk: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Additive mask ``[1, H, Tq, Lk]``: ``-slope_h * (i - k)`` where query ``i`` (the last Tq of Lk) sees key ``k``,
+    ``-inf`` elsewhere. 4-D, so that SDPA's fused CPU kernel takes it."""
+    dev = slopes.device
+    dist = (torch.arange(tq, device=dev)[:, None] + (lk - tq)) - torch.arange(lk, device=dev)[None, :]
+    bias = -slopes.to(dtype)[:, None, None] * dist.to(dtype)
+    return bias.masked_fill(dist < 0, float("-inf"))[None]
+
+
+@dataclass
+class Positions:
+    """What one forward call's layers share about positions: rope's ``(cos, sin)`` or alibi's bias."""
+
+    rope: tuple[torch.Tensor, torch.Tensor] | None = None
+    bias: torch.Tensor | None = None
+    turn: torch.Tensor | None = None
+    """rope's ``cos + i sin`` (complex64), built once for all layers."""
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: "TransformerLM.Config"):
         super().__init__()
@@ -106,11 +206,16 @@ class CausalSelfAttention(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None, pos: Positions | None = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         b, t, c = x.shape
-        q, k, v = self.qkv(x).split(c, dim=2)
-        q, k, v = (z.view(b, t, self.n_head, self.head_dim).transpose(1, 2) for z in (q, k, v))
+        qkv = self.qkv(x)
+        if pos is not None and pos.rope is not None:
+            qk, v = qkv.split([2 * c, c], dim=2)
+            q, k = rope_qk(qk, *pos.rope, self.n_head, pos.turn)
+            v = v.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
+        else:
+            q, k, v = (z.view(b, t, self.n_head, self.head_dim).transpose(1, 2) for z in qkv.split(c, dim=2))
         if cache is not None:
             k = torch.cat([cache[0], k], dim=2)
             v = torch.cat([cache[1], v], dim=2)
@@ -125,6 +230,8 @@ class CausalSelfAttention(nn.Module):
                 att = att.masked_fill(~causal_mask(t, lk, x.device), float("-inf"))
             att = att.softmax(-1)
             y = (F.dropout(att, drop) if drop else att) @ v
+        elif pos is not None and pos.bias is not None:  # alibi, causal mask folded in
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=pos.bias.to(q.dtype), dropout_p=drop)
         elif t == lk:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
         elif t == 1:
@@ -155,9 +262,9 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(
-        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None, pos: Positions | None = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        a, kv = self.attn(self.ln1(x), cache)
+        a, kv = self.attn(self.ln1(x), cache, pos)
         x = x + a
         return x + self.mlp(self.ln2(x)), kv
 
@@ -179,8 +286,9 @@ class TransformerLM(TokenLM):
         dropout: float = 0.0
         bias: bool = True
         """Biases in linear layers and LayerNorms."""
-        pos: str = "relative"
-        """Position scheme: "relative" (Music Transformer) or "learned" (absolute, GPT-2)."""
+        pos: str = "rope"
+        """Position scheme: "rope" (rotary), "alibi" (linear biases), "relative" (Music Transformer)
+        or "learned" (absolute, GPT-2); see the module docstring."""
 
     def __init__(self, config: Config):
         super().__init__()
@@ -188,6 +296,9 @@ class TransformerLM(TokenLM):
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd) if config.pos == "learned" else None
+        if config.pos == "alibi":  # a fixed buffer, not saved: checkpoints hold the same tensors for every scheme
+            self.register_buffer("alibi_slopes", alibi_slopes(config.n_head), persistent=False)
+        self._rope_memo: tuple[tuple, Positions] | None = None
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
@@ -235,9 +346,10 @@ class TransformerLM(TokenLM):
         if learned:
             x = x + self.wpe(torch.arange(past, past + t, device=idx.device))
         x = self.drop(x)
+        positions = self._positions(state.pos if state is not None else 0, t, past + t, x.dtype, idx.device)
         new_layers = []
         for block, cache in zip(self.blocks, caches):
-            x, kv = block(x, cache)
+            x, kv = block(x, cache, positions)
             new_layers.append(kv)
         logits = self.head(self.ln_f(x))
         pos = (state.pos if state is not None else 0) + t
@@ -245,6 +357,18 @@ class TransformerLM(TokenLM):
         if learned:
             tokens = idx if state is None else torch.cat([state.tokens, idx], dim=1)[:, -bs:]
         return logits, KVCache(new_layers, pos, tokens)
+
+    def _positions(self, start: int, t: int, lk: int, dtype: torch.dtype, device: torch.device) -> Positions | None:
+        """Rope tables for absolute positions ``start .. start + t - 1``, or alibi's bias for ``t`` queries over ``lk`` keys."""
+        if self.config.pos == "rope":
+            key = (start, t, device, dtype)
+            if self._rope_memo is None or self._rope_memo[0] != key:  # training asks for (0, T) every step
+                cos, sin = rope_tables(start, t, self.config.n_embd // self.config.n_head, device, dtype)
+                self._rope_memo = (key, Positions(rope=(cos, sin), turn=torch.complex(cos.float(), sin.float())))
+            return self._rope_memo[1]
+        if self.config.pos == "alibi":
+            return Positions(bias=alibi_bias(self.alibi_slopes, t, lk, dtype))
+        return None
 
     def reorder_state(self, state: KVCache, indices: torch.Tensor) -> KVCache:
         """Keep batch rows ``indices`` (in that order, repeats allowed) of ``state``."""
@@ -259,7 +383,9 @@ def _validate(c: TransformerLM.Config) -> None:
             raise ConfigError(f"transformer: {name} must be a positive integer, got {getattr(c, name)!r}")
     if c.n_embd % c.n_head:
         raise ConfigError(f"transformer: n_embd ({c.n_embd}) must be divisible by n_head ({c.n_head})")
-    if c.pos not in ("relative", "learned"):
-        raise ConfigError(f"transformer: pos must be 'relative' or 'learned', got {c.pos!r}")
+    if c.pos not in POSITION_SCHEMES:
+        raise ConfigError(f"transformer: pos must be one of {', '.join(POSITION_SCHEMES)}, got {c.pos!r}")
+    if c.pos == "rope" and (c.n_embd // c.n_head) % 2:
+        raise ConfigError(f"transformer: pos='rope' needs an even head size, got n_embd / n_head = {c.n_embd // c.n_head}")
     if not 0.0 <= c.dropout < 1.0:
         raise ConfigError(f"transformer: dropout must be in [0, 1), got {c.dropout!r}")

@@ -38,7 +38,7 @@ _NEG_INF = float("-inf")
 # --------------------------------------------------------------------------- public API
 
 SMALL_MODEL = 20_000_000
-"""Parameter count under which CPU decoding runs on one thread."""
+"""Parameter count under which CPU decoding runs on one thread (``muse.core.threads.DECODE_SMALL``)."""
 
 
 def generate(
@@ -498,16 +498,14 @@ def _generator(seed: int | None, device: torch.device) -> torch.Generator | None
 @contextlib.contextmanager
 def _eval_mode(model: nn.Module, device: torch.device | None = None) -> Iterator[None]:
     """Eval mode; on CPU, small models decode token by token on one thread (intra-op
-    threading only adds synchronisation at these sizes)."""
+    threading only adds synchronisation at these sizes) unless MUSE_THREADS, OMP_NUM_THREADS
+    or torch.set_num_threads chose otherwise (muse.core.threads)."""
+    from muse.core.threads import cpu_threads
+
     was_training = model.training
-    threads = torch.get_num_threads()
-    small = device is not None and device.type == "cpu" and sum(p.numel() for p in model.parameters()) < SMALL_MODEL
     model.eval()
-    if small:
-        torch.set_num_threads(1)
     try:
-        yield
+        with cpu_threads(model, device, decoding=True):
+            yield
     finally:
         model.train(was_training)
-        if small:
-            torch.set_num_threads(threads)
