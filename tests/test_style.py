@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from muse.core.module import StepContext, param_groups
 from muse.errors import CheckpointError, ConfigError, DataError
 from muse.image.data import save_image
-from muse.image.stylize import rgb_to_yuv, stylize, yuv_to_rgb
+from muse.image.stylize import _level_sides, rgb_to_yuv, stylize, yuv_to_rgb
 from muse.models.registry import build_model
 from muse.models.style_nets import (
     FastStyle,
@@ -113,6 +113,70 @@ def test_style_blending_and_large_images_by_tiles(images):
     assert len(info["history"]) == 3 + 4  # 3 low-resolution steps, then 1 per tile
     with pytest.raises(ConfigError, match="one non-negative weight per style"):
         stylize(content, [stripes], [1.0, 2.0], **kw)
+
+
+def test_coarse_to_fine_lowers_the_loss_level_by_level_and_writes_the_image(tmp_path, images):
+    from PIL import Image
+
+    from muse.cli import main
+
+    content, stripes = images
+    big = F.interpolate(content, size=(96, 128), mode="bilinear")
+    out, info = stylize(big, [stripes], size=128, steps=15, levels=2, vgg_weights="random", progress=False)
+    assert out.shape == big.shape and info["work_size"] == (96, 128)
+    assert [lv["side"] for lv in info["levels"]] == [64, 128]
+    phases = [e["phase"] for e in info["history"]]
+    assert phases[0] == "level 1/2 (64 px)" and phases[-1] == "level 2/2 (128 px)"
+    assert [lv["evaluations"] for lv in info["levels"]] == [phases.count(p) for p in dict.fromkeys(phases)]
+    assert info["style_loss_end"] < 0.7 * info["style_loss_start"]
+    fine = [e for e in info["history"] if e["phase"].startswith("level 2")]
+    assert min(e["loss"] for e in fine) < fine[0]["loss"]  # the fine level improves on the upsampled start
+    # the command line's default schedule writes the picture it names
+    c, s = save_image(big, tmp_path / "c.png"), save_image(stripes, tmp_path / "s.png")
+    target = tmp_path / "styled.png"
+    assert main(["stylize", str(c), str(s), "-o", str(target), "--size", "128", "--steps", "8"]) == 0
+    with Image.open(target) as img:
+        img.load()
+        assert img.format == "PNG" and img.size == (128, 96)
+
+
+def test_early_stop_returns_the_best_image_and_the_old_schedule_still_runs(images):
+    content, stripes = images
+    kw = {"size": 64, "vgg_weights": "random", "progress": False}
+    # a huge tol stops the level as soon as 20 evaluations can be compared; the best image comes back
+    _, info = stylize(content, [stripes], steps=200, tol=0.9, **kw)
+    losses = [e["loss"] for e in info["history"]]
+    assert len(losses) == 21 and info["levels"] == [{"side": 64, "evaluations": 21,
+                                                     "style_loss_end": info["style_loss_end"]}]
+    best = min(range(21), key=losses.__getitem__)
+    assert info["style_loss_end"] == pytest.approx(info["history"][best]["style"], rel=1e-4)
+    # the single-scale schedule that was the default: every step runs, at one scale
+    _, old = stylize(content, [stripes], steps=30, levels=1, tol=0, **kw)
+    # (L-BFGS ends its last line search, which may take one evaluation more)
+    assert len(old["history"]) in (30, 31) and {e["phase"] for e in old["history"]} == {"main"}
+    assert old["style_loss_end"] < 0.7 * old["style_loss_start"]
+    for bad in ({"levels": 0}, {"tol": -1.0}):
+        with pytest.raises(ConfigError, match="levels must be >= 1 and tol >= 0") as e:
+            stylize(content, [stripes], steps=1, **bad, **kw)
+        assert len(str(e.value).splitlines()) == 1
+
+
+def test_level_sides_halve_down_to_64_pixels_and_the_cli_defaults_are_the_functions():
+    import argparse
+    import inspect
+
+    from muse.cli.stylize import add_parser
+
+    assert _level_sides(256, 2) == [128, 256] and _level_sides(256, 3) == [64, 128, 256]
+    assert _level_sides(256, 5) == [64, 128, 256] and _level_sides(256, 1) == [256]
+    assert _level_sides(100, 2) == [100] and _level_sides(130, 2) == [65, 130]
+    args = add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(["c.png", "s.png", "-o", "o.png"])
+    defaults = inspect.signature(stylize).parameters
+    for name in ("size", "steps", "levels", "tol", "optimizer", "content_weight", "tv_weight", "style_loss"):
+        assert getattr(args, name) == defaults[name].default, name
+    old = add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(
+        ["c.png", "s.png", "-o", "o.png", "--levels", "1", "--steps", "300", "--tol", "0"])
+    assert (old.levels, old.steps, old.tol) == (1, 300, 0.0)
 
 
 def test_stylize_reports_unreadable_style_file(tmp_path, images):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from muse.cli.options import add_device_flag, resolve_device, subparser
+from muse.cli.options import add_device_flag, at_least, resolve_device, subparser
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -16,7 +16,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", help="a network trained with `muse train style` (one forward pass)")
     p.add_argument("--weights", type=float, nargs="+", help="blend weights of the style images")
     p.add_argument("--size", type=int, default=256, help="longer side the optimisation works at")
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=at_least(1), default=100, help="most loss evaluations per level (default 100)")
+    p.add_argument("--levels", type=int, default=2,
+                   help="coarse-to-fine levels, each half the size of the next (default 2; 1: one scale)")
+    p.add_argument("--tol", type=float, default=5e-3,
+                   help="a level stops when its loss falls by less than this fraction over 20 evaluations "
+                        "(default 5e-3; 0: run every step). The old default: --levels 1 --steps 300 --tol 0")
     p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
     p.add_argument("--style-weight", type=float, default=10.0)
     p.add_argument("--content-weight", type=float, default=1.0)
@@ -32,24 +37,47 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from muse.core.files import atomic_file, check_output_file
     from muse.errors import ConfigError
-    from muse.image.data import load_image, save_image
+    from muse.image.data import load_image, to_pil
+
+    _check_image_path(check_output_file(args.out))
+    device = resolve_device(args.device)
+
+    def save(img):  # noqa: ANN001, ANN202 - atomically, through the one checked writer
+        with atomic_file(args.out) as tmp:
+            to_pil(img).save(tmp)  # the format follows the suffix, checked above
+        return args.out
 
     if args.model:
         from muse.recipes.hub import load_model
 
-        lm = load_model(args.model, device=resolve_device(args.device), expect_kind="style")
+        lm = load_model(args.model, device=device, expect_kind="style")
         content = load_image(args.content, size=args.size if args.size else None)
-        print(save_image(lm.model.render(content), args.out))
+        print(save(lm.model.render(content)))
         return 0
     if not args.styles:
         raise ConfigError("give at least one style image, or --model DIR for a trained fast network")
     from muse.image.stylize import stylize
 
     img, info = stylize(args.content, args.styles, args.weights, size=args.size, steps=args.steps,
+                        levels=args.levels, tol=args.tol,
                         optimizer=args.optimizer, style_weight=args.style_weight, content_weight=args.content_weight,
                         tv_weight=args.tv_weight, style_loss=args.style_loss, preserve_colors=args.preserve_colors,
-                        vgg_weights=args.vgg_weights, seed=args.seed, tile=args.tile, device=resolve_device(args.device))
-    print(f"{save_image(img, args.out)}  (features: {info['network']}; style loss "
+                        vgg_weights=args.vgg_weights, seed=args.seed, tile=args.tile, device=device)
+    print(f"{save(img)}  (features: {info['network']}; style loss "
           f"{info['style_loss_start']:.4g} -> {info['style_loss_end']:.4g})")
     return 0
+
+
+def _check_image_path(path) -> None:  # noqa: ANN001
+    """An output suffix PIL writes (.png, .jpg, ...), checked before minutes of optimisation."""
+    from PIL import Image
+
+    from muse.errors import ConfigError
+
+    Image.init()
+    writable = sorted(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE)
+    if path.suffix.lower() not in writable:
+        raise ConfigError(f"cannot write an image as {path.suffix or 'a file without a suffix'!r}; "
+                          f"use .png or .jpg (PIL writes: {', '.join(writable)})", path)

@@ -6,6 +6,8 @@ statistics (Gram matrices, or channel mean/std) at the style layers, with a smal
 total-variation penalty. Features come from VGG19 when local weights exist, otherwise
 from a seeded random multi-scale network (see :func:`muse.models.style_nets.feature_net`).
 
+* Coarse to fine (the default): the picture is optimised at half the working size first,
+  and each level stops once its loss stops falling (see :func:`stylize`).
 * Several styles are blended by averaging their statistics with the given weights.
 * ``preserve_colors`` transfers luminance only: the optimisation runs on the luminance
   of content and styles, and the result takes the content's chroma (YUV's U and V).
@@ -33,6 +35,16 @@ from muse.models.style_nets import (
     style_statistics,
     tv_loss,
 )
+
+DEFAULT_STEPS = 100
+"""Most loss evaluations per coarse-to-fine level."""
+DEFAULT_LEVELS = 2
+"""Coarse-to-fine levels: half the working size, then the working size."""
+DEFAULT_TOL = 5e-3
+"""A level stops when its loss fell by less than this (relative) over :data:`PATIENCE` evaluations."""
+PATIENCE = 20
+MIN_LEVEL_SIDE = 64
+"""Coarse levels smaller than this (longer side, pixels) are not used."""
 
 _RGB2YUV = torch.tensor([[0.299, 0.587, 0.114], [-0.14713, -0.28886, 0.436], [0.615, -0.51499, -0.10001]])
 
@@ -141,14 +153,27 @@ class _Objective:
         return total, {"loss": total.item(), "content": c.item(), "style": s.item(), "tv": t.item()}
 
 
+class _Plateau(Exception):
+    """Raised from the closure to end an optimisation whose loss stopped falling."""
+
+
 def _optimise(x0: torch.Tensor, objective: _Objective, steps: int, optimizer: str, lr: float, bar: tqdm,
-              history: list[dict], phase: str) -> torch.Tensor:
-    """Optimise pixels from ``x0`` for ``steps`` loss evaluations, recording each in ``history``."""
+              history: list[dict], phase: str, tol: float = 0.0,
+              patience: int = PATIENCE) -> tuple[torch.Tensor, dict]:
+    """Optimise pixels from ``x0`` for at most ``steps`` loss evaluations, recording each in ``history``.
+
+    With ``tol > 0`` it stops early once the best total loss fell by less than ``tol``
+    (relative) over the last ``patience`` evaluations, and then returns the best image
+    seen; otherwise the last one. Returns the image and the ``history`` entry it stands for.
+    """
     x = x0.clone().requires_grad_(True)
     evals = 0
+    best: list[float] = []
+    best_x = x0.clone()
+    best_at = len(history)
 
     def closure() -> torch.Tensor:
-        nonlocal evals
+        nonlocal evals, best_at
         with torch.no_grad():
             x.clamp_(0.0, 1.0)
         opt.zero_grad()
@@ -158,21 +183,46 @@ def _optimise(x0: torch.Tensor, objective: _Objective, steps: int, optimizer: st
         history.append({"phase": phase, "step": evals, **parts})
         bar.update(1)
         bar.set_postfix(style=f"{parts['style']:.3g}", content=f"{parts['content']:.3g}", refresh=False)
+        if not best or parts["loss"] < best[-1]:
+            best.append(parts["loss"])
+            best_x.copy_(x.detach())
+            best_at = len(history) - 1
+        else:
+            best.append(best[-1])
+        if tol > 0 and evals > patience and best[-1 - patience] - best[-1] < tol * abs(best[-1]):
+            raise _Plateau
         return loss
 
-    if optimizer == "lbfgs":
-        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=steps, max_eval=steps, history_size=50,
-                                tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
-        while evals < steps:
-            before = evals
-            opt.step(closure)
-            if evals == before:
-                break
-    else:
-        opt = torch.optim.Adam([x], lr=lr)
-        for _ in range(steps):
-            opt.step(closure)
-    return x.detach().clamp_(0.0, 1.0)
+    try:
+        if optimizer == "lbfgs":
+            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=steps, max_eval=steps, history_size=50,
+                                    tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+            while evals < steps:
+                before = evals
+                opt.step(closure)
+                if evals == before:
+                    break
+        else:
+            opt = torch.optim.Adam([x], lr=lr)
+            for _ in range(steps):
+                opt.step(closure)
+    except _Plateau:
+        bar.total -= steps - evals  # the bar ends full when a level stops early
+        bar.refresh()
+        return best_x.clamp_(0.0, 1.0), history[best_at]
+    return x.detach().clamp_(0.0, 1.0), history[-1]
+
+
+def _level_sides(long_side: int, levels: int) -> list[int]:
+    """Longer sides of the coarse-to-fine levels, coarsest first, ending at ``long_side``.
+
+    Each level halves the one above it; levels whose side would fall below
+    :data:`MIN_LEVEL_SIDE` are dropped (a small picture is optimised at one scale).
+    """
+    sides = [long_side]
+    while len(sides) < levels and sides[0] // 2 >= MIN_LEVEL_SIDE:
+        sides.insert(0, sides[0] // 2)
+    return sides
 
 
 def stylize(
@@ -181,7 +231,9 @@ def stylize(
     weights: Sequence[float] | None = None,
     *,
     size: int = 256,
-    steps: int = 300,
+    steps: int = DEFAULT_STEPS,
+    levels: int = DEFAULT_LEVELS,
+    tol: float = DEFAULT_TOL,
     optimizer: str = "lbfgs",
     style_weight: float = 5.0,
     content_weight: float = 1.0,
@@ -206,9 +258,22 @@ def stylize(
     ``None`` (hub cache, else random network) or ``"random"``; ``seed`` seeds the random
     network. ``lr`` is Adam's step size (L-BFGS uses line search).
 
+    Coarse to fine: with ``levels`` > 1 the picture is first optimised at 1/2, 1/4, ...
+    of the working size (levels below 64 pixels are dropped), each result upsampled to
+    start the next level. Every level runs at most ``steps`` loss evaluations and, with
+    ``tol`` > 0, stops once its loss fell by less than ``tol`` (relative) over the last
+    20 evaluations. ``levels=1, steps=300, tol=0`` is the single-scale schedule that was
+    the default before (3-5x the CPU time for the same or a higher style loss; see
+    bench/stylize.py).
+
     ``info`` holds ``network`` (which feature network was used), ``style_loss_start`` /
     ``style_loss_end`` and ``content_loss_end`` (unweighted, at the working size),
-    ``history`` (one dict per loss evaluation), ``work_size`` and ``tiles``.
+    ``history`` (one dict per loss evaluation; ``phase`` names its level or tile),
+    ``levels`` (per level: ``side``, ``evaluations``, ``style_loss_end``), ``work_size``
+    and ``tiles``.
+
+    Example:
+        >>> img, info = stylize("photo.jpg", ["painting.jpg"], size=256)  # doctest: +SKIP
     """
     if optimizer not in ("lbfgs", "adam"):
         raise ConfigError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
@@ -218,6 +283,8 @@ def stylize(
         raise ConfigError("stylize needs at least one style image")
     if steps < 1 or size < 16:
         raise ConfigError(f"steps must be >= 1 and size >= 16, got steps={steps}, size={size}")
+    if levels < 1 or tol < 0:
+        raise ConfigError(f"levels must be >= 1 and tol >= 0, got levels={levels}, tol={tol}")
     if tile is not None and tile < 64:
         raise ConfigError(f"tile must be at least 64 pixels, got {tile}")
     if weights is None:
@@ -233,6 +300,7 @@ def stylize(
     net, description = feature_net(vgg_weights, seed)
     net = net.to(dev)
     kind = style_loss
+    w3 = (content_weight, style_weight, tv_weight)
 
     work_content_full, work_styles = (
         _luminance_only(content_full, style_imgs) if preserve_colors else (content_full, style_imgs)
@@ -240,28 +308,43 @@ def stylize(
     h, w = content_full.shape[-2:]
     downscaled = max(h, w) > size
     work = _resize_long(work_content_full, size) if downscaled else work_content_full
-    long_side = max(work.shape[-2:])
-    targets = _blend([_style_stats(net, _resize_long(s, long_side), None) for s in work_styles], weights)
-    objective = _Objective(net, work, targets, kind, content_weight, style_weight, tv_weight)
+    sides = _level_sides(max(work.shape[-2:]), levels)
+
+    def objective_at(side: int) -> tuple[_Objective, torch.Tensor]:
+        here = work if side == sides[-1] else _resize_long(work, side)
+        targets = _blend([_style_stats(net, _resize_long(s, side), None) for s in work_styles], weights)
+        return _Objective(net, here, targets, kind, *w3), here
 
     history: list[dict] = []
-    with torch.no_grad():
-        _, start = objective(work)
     n_tiles = 0
     tile_steps = max(1, steps // 3)
     if downscaled and tile is not None:
         n_tiles = len(_tiles(h, tile, tile // 4)) * len(_tiles(w, tile, tile // 4))
-    total_steps = steps + n_tiles * tile_steps
+    total_steps = steps * len(sides) + n_tiles * tile_steps
+    per_level: list[dict] = []
     with tqdm(total=total_steps, desc="stylize", disable=not progress, leave=False) as bar:
-        result = _optimise(work, objective, steps, optimizer, lr, bar, history, "main")
+        result: torch.Tensor | None = None
+        for i, side in enumerate(sides):
+            objective, here = objective_at(side)
+            if result is None:
+                start_image = here
+            else:
+                start_image = F.interpolate(result, size=tuple(here.shape[-2:]), mode="bicubic",
+                                            align_corners=False).clamp_(0, 1)
+            phase = "main" if len(sides) == 1 else f"level {i + 1}/{len(sides)} ({side} px)"
+            before = len(history)
+            result, kept = _optimise(start_image, objective, steps, optimizer, lr, bar, history, phase, tol)
+            per_level.append({"side": side, "evaluations": len(history) - before, "style_loss_end": kept["style"]})
+        assert result is not None
         with torch.no_grad():
+            _, start = objective(work)
             _, end = objective(result)
+        per_level[-1]["style_loss_end"] = end["style"]
         if downscaled:
             result = F.interpolate(result, size=(h, w), mode="bicubic", align_corners=False).clamp_(0, 1)
             if tile is not None:
                 result = _refine_tiles(net, result, work_content_full, work_styles, weights, kind,
-                                       (content_weight, style_weight, tv_weight), tile, tile_steps,
-                                       optimizer, lr, bar, history)
+                                       w3, tile, tile_steps, optimizer, lr, bar, history)
     if preserve_colors:
         yuv = rgb_to_yuv(content_full)
         result = yuv_to_rgb(torch.cat([_grey(result), yuv[:, 1:]], 1)).clamp_(0, 1)
@@ -271,6 +354,7 @@ def stylize(
         "style_loss_end": end["style"],
         "content_loss_end": end["content"],
         "history": history,
+        "levels": per_level,
         "work_size": tuple(work.shape[-2:]),
         "tiles": n_tiles,
         "optimizer": optimizer,
@@ -294,7 +378,7 @@ def _refine_tiles(net: FeatureNet, image: torch.Tensor, content: torch.Tensor, s
             th, tw = min(tile, h), min(tile, w)
             region = (slice(None), slice(None), slice(top, top + th), slice(left, left + tw))
             objective = _Objective(net, content[region], targets, kind, *w3)
-            new = _optimise(canvas[region], objective, steps, optimizer, lr, bar, history, f"tile {top},{left}")
+            new, _ = _optimise(canvas[region], objective, steps, optimizer, lr, bar, history, f"tile {top},{left}")
             # feather only the edges that border tiles already written (above / to the left)
             mask = torch.ones(th, tw, device=image.device)
             if top > 0:
