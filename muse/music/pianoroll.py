@@ -1,24 +1,26 @@
-"""Piano-roll PNGs of melodies: bars across, named pitches up, one row per melody."""
+"""Piano-roll PNGs of melodies: bars across, named pitches up, one row per melody.
+
+Drawn with Pillow (a few milliseconds, no plotting library to import), so a
+``muse melody`` that writes its PNG costs little more than one that does not.
+"""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-import pretty_midi
-from matplotlib.collections import PatchCollection
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-
+from muse.core.files import atomic_file, check_output_file
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody
 from muse.music.metrics import beat_steps
-from muse.music.theory import parse_key, scale_pitch_classes
+from muse.music.theory import parse_key, pitch_name, scale_pitch_classes
 
 _NOTE_COLOR = "#3a6ea5"
 _OUT_OF_SCALE_COLOR = "#c0392b"
 _SCALE_ROW_COLOR = "#eef3e2"
+_BAR_COLOR, _BEAT_COLOR, _TEXT_COLOR = "#555555", "#cccccc", "#222222"
+_BAR_PX = 120  # pixels per bar
+_LEFT, _RIGHT, _TITLE, _BOTTOM = 44, 10, 18, 22  # margins
 
 
 def _resolve_key(key: str | tuple[int, str] | None) -> tuple[int, str] | None:
@@ -61,53 +63,58 @@ def plot_pianoroll(
         PosixPath('out/rolls.png')
     """
     items = [melodies] if isinstance(melodies, Melody) else list(melodies)
-    path = Path(path)
+    path = check_output_file(path, try_write=False)
     if not items:
         raise DataError("no melodies to plot", path)
     if titles is not None and len(titles) != len(items):
         raise ConfigError(f"{len(titles)} titles given for {len(items)} melodies", path)
     scale_key = _resolve_key(key)
-    in_scale = None
-    if scale_key is not None:
-        in_scale = scale_pitch_classes(*scale_key)
+    in_scale = scale_pitch_classes(*scale_key) if scale_key is not None else None
+
+    from PIL import Image, ImageDraw, ImageFont
 
     pitches = [p for m in items for p in m.pitches]
     lo, hi = (min(pitches) - 1, max(pitches) + 1) if pitches else (59, 73)
     span = hi - lo + 1
-    bars = max(max(m.num_bars for m in items), 1.0)
-    n_bars = math.ceil(bars - 1e-9)
-    row_h = float(np.clip(0.9 + 0.09 * span, 1.6, 4.0))
-    fig = Figure(figsize=(min(3.0 + 1.6 * n_bars, 24.0), 0.6 + row_h * len(items)), dpi=100)
-    axes = fig.subplots(len(items), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    n_bars = math.ceil(max(max(m.num_bars for m in items), 1.0) - 1e-9)
+    row = max(4, min(12, 360 // span))  # pixels per semitone
+    top = _TITLE if titles is not None else 6
+    panel = top + span * row + 6
+    width = _LEFT + n_bars * _BAR_PX + _RIGHT
+    img = Image.new("RGB", (width, panel * len(items) + _BOTTOM), "white")
+    draw = ImageDraw.Draw(img)
+    try:
+        font = ImageFont.load_default(size=10)
+    except (TypeError, OSError):  # Pillow without FreeType: the bitmap font
+        font = ImageFont.load_default()
+    label_every = 1 if span * row <= 25 * 12 and row >= 9 else 12
 
-    for i, (ax, mel) in enumerate(zip(axes, items)):
-        spb = mel.steps_per_bar
-        if in_scale is not None:
-            for p in range(lo, hi + 1):
-                if p % 12 in in_scale:
-                    ax.axhspan(p - 0.5, p + 0.5, color=_SCALE_ROW_COLOR, zorder=0, lw=0)
-        beat = beat_steps(mel) / spb
-        for b in np.arange(0.0, n_bars + 1e-9, beat):
-            is_bar = abs(b - round(b)) < 1e-9
-            ax.axvline(b, color="#555555" if is_bar else "#cccccc", lw=1.0 if is_bar else 0.5, zorder=1)
-        rects, colors = [], []
-        for n in mel.notes:
-            rects.append(Rectangle((n.start / spb, n.pitch - 0.4), n.duration / spb, 0.8))
-            out = in_scale is not None and n.pitch % 12 not in in_scale
-            colors.append(_OUT_OF_SCALE_COLOR if out else _NOTE_COLOR)
-        if rects:
-            ax.add_collection(PatchCollection(rects, facecolors=colors, edgecolors="black", lw=0.5, zorder=2))
-        ax.set_xlim(0, n_bars)
-        ax.set_ylim(lo - 0.5, hi + 0.5)
-        step = 1 if span <= 25 else 12
-        ticks = [p for p in range(lo, hi + 1) if step == 1 or p % 12 == 0]
-        ax.set_yticks(ticks, [pretty_midi.note_number_to_name(p) for p in ticks], fontsize=7)
-        ax.set_xticks(np.arange(n_bars) + 0.5, [str(b + 1) for b in range(n_bars)], fontsize=8)
-        ax.tick_params(axis="x", length=0)
+    for i, mel in enumerate(items):
+        y0 = i * panel + top
+        y_of = lambda p: y0 + (hi - p) * row  # noqa: E731 - top edge of pitch p's row
+        x_of = lambda steps: _LEFT + steps / mel.steps_per_bar * _BAR_PX  # noqa: E731
         if titles is not None:
-            ax.set_title(str(titles[i]), fontsize=9, loc="left")
-    axes[-1].set_xlabel("bar")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+            draw.text((_LEFT, y0 - _TITLE + 3), str(titles[i]), fill=_TEXT_COLOR, font=font)
+        for p in range(lo, hi + 1):
+            if in_scale is not None and p % 12 in in_scale:
+                draw.rectangle([_LEFT, y_of(p), width - _RIGHT, y_of(p) + row - 1], fill=_SCALE_ROW_COLOR)
+            if label_every == 1 or p % 12 == 0:
+                draw.text((4, y_of(p) + row / 2), pitch_name(p), fill=_TEXT_COLOR, font=font, anchor="lm")
+        beat = beat_steps(mel)
+        n_beats = round(n_bars * mel.steps_per_bar / beat)
+        for b in range(n_beats + 1):
+            is_bar = (b * beat) % mel.steps_per_bar == 0
+            x = round(x_of(b * beat))
+            draw.line([x, y0, x, y0 + span * row], fill=_BAR_COLOR if is_bar else _BEAT_COLOR, width=1)
+        for n in mel.notes:
+            out = in_scale is not None and n.pitch % 12 not in in_scale
+            draw.rectangle([x_of(n.start), y_of(n.pitch) + 1, max(x_of(n.end) - 1, x_of(n.start) + 1),
+                            y_of(n.pitch) + row - 1], fill=_OUT_OF_SCALE_COLOR if out else _NOTE_COLOR,
+                           outline="black")
+        draw.rectangle([_LEFT, y0, width - _RIGHT, y0 + span * row], outline=_BAR_COLOR)
+    for b in range(n_bars):  # bar numbers under the last panel
+        draw.text((_LEFT + (b + 0.5) * _BAR_PX, img.height - _BOTTOM / 2), str(b + 1), fill=_TEXT_COLOR,
+                  font=font, anchor="mm")
+    with atomic_file(path) as tmp:
+        img.save(tmp, format="PNG")
     return path

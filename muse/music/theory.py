@@ -56,6 +56,11 @@ def pitch_class(name: str) -> int:
 tonic_pitch_class = pitch_class
 
 
+def pitch_name(pitch: int) -> str:
+    """MIDI pitch -> scientific name as muse writes it: 60 -> 'C4', 70 -> 'Bb4'."""
+    return f"{PITCH_CLASS_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
 def parse_key(name: str) -> tuple[int, str]:
     """'D', 'D minor', 'Eb major', 'f#m', 'A:minor' -> (pitch class, mode); ValueError otherwise."""
     s = name.strip().replace(":", " ").replace("_", " ")
