@@ -1,25 +1,25 @@
-"""Tokenizing ordinary multi-track MIDI files: muse (melody extraction + REMI and event tokens) vs MidiTok's REMI.
+"""Tokenizing real multi-track MIDI files: muse (melody extraction + REMI and event tokens) vs MidiTok's REMI.
 
-Two sets of files, made fresh in a temporary folder on every run (no MIDI corpus
-ships with muse):
+The files are real MIDI files, fetched outside the repository (nothing here ships
+them), one set per sub-folder of ``--midi-dir`` (default ``$MUSE_BENCH_MIDI``, else
+``/work/bench_midi``); the benchmark skips with a reason when the folder is absent.
+bench/README.md says where the sets measured there come from (MidiTok's test
+files, POP909). ``--synthetic`` adds the two generated sets of earlier runs:
+synthetic band arrangements (drums, bass, chords, lead; tempo and meter changes,
+written with mido) and Bach chorales written to MIDI by music21.
 
-* ``band``: synthetic band arrangements (drum kit on channel 10, bass, chord
-  instrument, lead melody, sometimes a sustained pad) in a random key, 16-48 bars,
-  with tempo and time-signature changes part-way through; written with mido,
-  the MIDI layer under pretty_midi, because tempo maps cannot be written through
-  pretty_midi's public API;
-* ``bach``: chorales from music21's bundled corpus, written as MIDI by music21
-  (one track per voice).
+Per file, muse runs ``read_melodies`` (MIDI parsing through symusic, a dependency
+of muse; choosing the melody track, quantising, skyline) and encodes each melody
+with its REMI and melody-event tokenizers; MidiTok runs
+``REMI(TokenizerConfig()).encode(path)`` (symusic parsing, every track tokenized).
+The two alternate round by round (A B, B A, ...) over the same files, in this
+process; files per second is the median over rounds. Beside it: the whole folder
+as ``muse train melody --data`` reads it (``iter_corpus`` with 2 worker
+processes, Magenta's filters, REMI encoding), in wall time and in CPU time of this
+process and its workers against MidiTok's CPU time, and the muse reader through
+pretty_midi (the fallback where symusic cannot be installed), timed once.
 
-Per file, muse runs ``read_melodies`` (MIDI parsing, choosing the melody track,
-quantising, skyline) and encodes each melody with its REMI and melody-event
-tokenizers; MidiTok runs ``REMI(TokenizerConfig()).encode(path)`` (symusic parsing,
-every track tokenized). The two alternate round by round (A B, B A, ...) over the
-same files; files per second is the median over rounds. The muse reader through
-pretty_midi (the fallback when symusic is not installed) is timed once for
-reference.
-
-usage: python bench/tokenize_vs_miditok.py [--quick] [--files N] [--chorales N]
+usage: python bench/tokenize_vs_miditok.py [--quick] [--midi-dir DIR] [--rounds N] [--synthetic]
 """
 from __future__ import annotations
 
@@ -238,52 +238,120 @@ def pretty_midi_reader(files: list[Path]) -> dict[str, int]:
         midi_io._HAVE_SYMUSIC = saved
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (worker processes), user + system."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def muse_folder(folder: Path, workers: int) -> dict[str, Any]:
+    """The folder read as a training corpus is (iter_corpus, Magenta's filters), each melody REMI-encoded."""
+    from muse.music.corpora import CorpusReport, iter_corpus
+    from muse.music.remi import RemiTokenizer
+
+    from muse.errors import DataError
+
+    remi, report = RemiTokenizer(), CorpusReport()
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    tokens = unencodable = 0
+    for _, m in iter_corpus(folder, workers=workers, progress=False, report=report):
+        try:
+            tokens += len(remi.encode(m))
+        except DataError:  # a meter this REMI vocabulary lacks (8/4): counted, as training would skip it
+            unencodable += 1
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu_seconds() - c0, "melodies": report.melodies,
+            "tokens": tokens, "skipped": len(report.skipped), "unencodable": unencodable}
+
+
+def real_sets(midi_dir: Path, limit: int | None) -> dict[str, list[Path]]:
+    sets = {}
+    for sub in sorted(p for p in midi_dir.iterdir() if p.is_dir()):
+        files = sorted(f for f in sub.rglob("*") if f.suffix.lower() in (".mid", ".midi"))
+        if files:
+            sets[sub.name] = files[:limit] if limit else files
+    return sets
+
+
 def main() -> None:
     import argparse
+    import os
+    import warnings
 
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="a fast smoke run (few files, one round)")
+    p.add_argument("--quick", action="store_true", help="a fast smoke run (at most 40 files a set, one round)")
+    p.add_argument("--midi-dir", type=Path, default=Path(os.environ.get("MUSE_BENCH_MIDI", "/work/bench_midi")),
+                   help="folder whose sub-folders of real MIDI files are the sets")
+    p.add_argument("--synthetic", action="store_true", help="also the synthetic band and Bach chorale sets")
     p.add_argument("--files", type=int, help="synthetic band files (default 200, quick 30)")
     p.add_argument("--chorales", type=int, help="Bach chorales (default 100, quick 10)")
     p.add_argument("--rounds", type=int, help="timed rounds per tokenizer (default 5, quick 1)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes of the whole-folder run")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
-    n_band = args.files or (30 if args.quick else 200)
-    n_bach = args.chorales if args.chorales is not None else (10 if args.quick else 100)
     rounds = args.rounds or (1 if args.quick else 5)
+    if not args.midi_dir.is_dir():
+        print(f"tokenize_vs_miditok: skipped: no MIDI folder {args.midi_dir} (see bench/README.md for the sets)")
+        return
+    warnings.simplefilter("ignore")  # "the melody track is mostly rest" and the like, once per file
     import muse.music.midi_io as midi_io
 
-    results: dict[str, Any] = {"symusic_reader": midi_io._HAVE_SYMUSIC, "rounds": rounds, "sets": {}}
-    rows = []
+    results: dict[str, Any] = {"symusic_reader": midi_io._HAVE_SYMUSIC, "rounds": rounds, "midi_dir": str(args.midi_dir),
+                               "sets": {}}
+    rows, folder_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        sets = {"band": synth_band_midis(Path(tmp) / "band", n_band)}
-        t1 = time.perf_counter()
-        if n_bach:
-            sets["bach"] = bach_midis(Path(tmp) / "bach", n_bach)
-        results["make_seconds"] = {"band": t1 - t0, "bach": time.perf_counter() - t1}
+        sets = real_sets(args.midi_dir, 40 if args.quick else None)
+        if args.synthetic:
+            sets["synthetic-band"] = synth_band_midis(Path(tmp) / "band", args.files or (30 if args.quick else 200))
+            sets["bach-to-midi"] = bach_midis(Path(tmp) / "bach", args.chorales or (10 if args.quick else 100))
         for name, files in sets.items():
             runs = interleave({"muse": timed(muse_tokenize, files), "miditok": timed(miditok_tokenize, files)},
                               rounds)
             fps = {k: [len(files) / s for s, _ in v] for k, v in runs.items()}
-            slow_s, slow_counts = timed(pretty_midi_reader, files)()
+            slow_s, _ = timed(pretty_midi_reader, files)()
             notes = sum(_note_count(f) for f in files)
+            tracks = sum(_track_count(f) for f in files)
+            c0 = cpu_seconds()
+            miditok_tokenize(files)
+            miditok_cpu = cpu_seconds() - c0
+            folder = files[0].parent if all(f.parent == files[0].parent for f in files) else None
+            whole = muse_folder(folder, args.workers) if folder is not None and len(files) == len(
+                real_sets(folder.parent, None).get(folder.name, [])) else None
             entry = {
-                "files": len(files), "notes": notes,
+                "files": len(files), "notes": notes, "tracks": tracks,
                 "files_per_s": {k: median(v) for k, v in fps.items()},
                 "files_per_s_rounds": fps,
                 "counts": {k: v[-1][1] for k, v in runs.items()},
                 "muse_pretty_midi_files_per_s": len(files) / slow_s,
+                "miditok_cpu_s": miditok_cpu,
+                "muse_folder": whole,
             }
             entry["ratio"] = entry["files_per_s"]["muse"] / entry["files_per_s"]["miditok"]
             results["sets"][name] = entry
-            rows.append([name, len(files), notes, f"{entry['files_per_s']['muse']:.1f}",
+            rows.append([name, len(files), tracks, notes, f"{entry['files_per_s']['muse']:.1f}",
                          f"{entry['files_per_s']['miditok']:.1f}", f"{entry['ratio']:.2f}",
                          f"{entry['muse_pretty_midi_files_per_s']:.1f}"])
-    header = ["set", "files", "notes", "muse files/s", "MidiTok REMI files/s", "muse / MidiTok",
+            if whole is not None:
+                entry["folder_cpu_ratio"] = miditok_cpu / whole["cpu_s"]
+                folder_rows.append([name, f"{whole['wall_s']:.2f}", f"{whole['cpu_s']:.2f}", f"{miditok_cpu:.2f}",
+                                    f"{entry['folder_cpu_ratio']:.2f}", whole["melodies"], whole["skipped"]])
+    header = ["set", "files", "tracks", "notes", "muse files/s", "MidiTok REMI files/s", "muse / MidiTok",
               "muse via pretty_midi files/s"]
+    folder_header = [f"set (whole folder, {args.workers} workers)", "muse wall s", "muse CPU s (with workers)",
+                     "MidiTok CPU s", "MidiTok CPU / muse CPU", "melodies", "skipped"]
     out = report("tokenize_vs_miditok", args, header, rows, results)
-    out.with_suffix(".md").write_text(markdown_table(header, rows) + "\n", encoding="utf-8")
+    text = markdown_table(header, rows) + "\n"
+    if folder_rows:
+        print(markdown_table(folder_header, folder_rows))
+        text += "\n" + markdown_table(folder_header, folder_rows) + "\n"
+    out.with_suffix(".md").write_text(text, encoding="utf-8")
+
+
+def _track_count(path: Path) -> int:
+    import symusic
+
+    return sum(1 for t in symusic.Score(str(path)).tracks if t.note_num())
 
 
 def _note_count(path: Path) -> int:

@@ -14,6 +14,14 @@
         [--nottingham PATH]    git clone (or bare git dir) of github.com/jukedeck/nottingham-dataset
         [--out DIR]            default: corpora/ at the repository root
         [--check-music21]      parse every Nottingham tune with music21 and record the result
+        [--workers N]          parser processes for music21 (default 2)
+        [--keep-parsed]        with music21: reuse pre-parsed files whose sources are unchanged
+
+    python scripts/build_corpora.py --only music21
+        pre-parse the corpora muse reads through music21 (essen, oneills, ryans, bach from
+        music21's own corpus folder; nottingham from corpora/nottingham/abc) into
+        corpora/music21/NAME.npz and corpora/nottingham/parsed.npz (see muse/music/prepared.py);
+        needs muse importable (the checkout's venv) and music21 with its corpus
 
 Only this script reads the upstream copies; nothing at run time needs them. Every upstream
 input is pinned (sha256 or git commit) and the build stops if it differs. Each corpus folder
@@ -1045,6 +1053,78 @@ Held-out split: by tune id, {HELDOUT_RULE}.
 
 
 # =========================================================================================
+MUSIC21_README = """# music21's corpora, pre-parsed
+
+What muse's reader (`muse.music.midi_io.load_piece`) gets from music21 for every piece of the
+corpora muse advertises, so that a first `muse train melody --corpus essen` needs no parsing:
+per piece its parts' notes (start, end in quarter notes, pitch, velocity), part names, tempo,
+time signature, key, end, or the reason it could not be read. Melody extraction, the grid and
+the tokenizer run on it as on a parsed file, so every setting gives exactly the melodies that
+parsing gives. Format: see `muse/music/prepared.py`. Re-created by
+`python scripts/build_corpora.py --only music21`.
+
+| file | corpus | source files | pieces | unreadable | notes | size |
+|---|---|---:|---:|---:|---:|---:|
+{rows}
+
+Origin: the corpus folder bundled inside music21 {music21} (`music21/corpus/`), read from the
+installed package; each source file is recorded with the sha1 of its bytes, and a file whose
+bytes differ (another music21) is parsed instead. music21 itself is BSD-3-Clause; its corpus
+files keep their own terms, copied verbatim into `LICENSE` here from music21's `corpus/license.txt`
+and `corpus/essenFolksong/license.txt`: the encodings are distributed with music21 by permission of
+their encoders, "there may be restrictions on commercial use", and for the Essen collection
+(ABC encodings by Seymour Schlien of the EsAC data) permission was given "for non-commercial
+distribution and use of these files in music21". O'Neill's Music of Ireland (1850), Ryan's
+Mammoth Collection (1883) and Bach's chorales are public-domain works. Whoever redistributes
+muse for commercial use should delete this folder: muse then parses music21's own copy
+(slower first build, same melodies). The pre-parsed form of the Nottingham tunes sits in
+`../nottingham/parsed.npz`, under that folder's GPL-3.0.
+"""
+
+
+def build_music21(out: Path, workers: int, keep: bool = False) -> None:
+    """Pre-parse every built-in melody corpus that names a pre-parsed file (muse.music.corpora).
+    ``keep``: reuse a file already there whose every source still matches (only the cards are rewritten)."""
+    sys.path.insert(0, str(ROOT))
+    from muse.music.corpora import BUILTIN_CORPORA, corpus_root, corpus_sources, prepare_corpus
+    from muse.music.prepared import read_prepared, write_prepared
+
+    done: dict[str, str] = {}
+    rows = []
+    version = ""
+    for name, spec in BUILTIN_CORPORA.items():
+        if not spec.prepared or spec.prepared in done:
+            continue
+        old = read_prepared(out / spec.prepared) if keep else None
+        root = corpus_root(name)
+        if old is not None and list(old.sources) == [f.relative_to(root).as_posix() for f in corpus_sources(name)] \
+                and all(old.source(rel, root / rel) is not None for rel in old.sources):
+            corpus, path = old, out / spec.prepared
+        else:
+            corpus = prepare_corpus(name, workers=workers, progress=True)
+            path = write_prepared(out / spec.prepared, corpus)
+        done[spec.prepared] = name
+        version = corpus.music21
+        bad = sum(isinstance(v, str) for v in corpus.pieces.values())
+        notes = sum(len(t.notes) for v in corpus.pieces.values() if not isinstance(v, str) for t in v.tracks)
+        size = path.stat().st_size
+        print(f"  {name}: {len(corpus.sources)} files, {len(corpus.pieces):,} pieces ({bad} unreadable), "
+              f"{notes:,} notes -> {path} ({human(size)})", file=sys.stderr)
+        rel = Path(spec.prepared)
+        link = rel.name if rel.parent.name == "music21" else f"../{rel.as_posix()}"
+        rows.append(f"| [{rel.name}]({link}) | {name} | {len(corpus.sources):,} | {len(corpus.pieces):,} | {bad} | "
+                    f"{notes:,} | {human(size)} |")
+    (out / "music21").mkdir(parents=True, exist_ok=True)
+    from muse.music.corpora import music21_corpus_dir
+
+    m21 = music21_corpus_dir()
+    notices = [f"==> music21/corpus/{rel} (music21 {version}) <==\n\n" + (m21 / rel).read_text(encoding="utf-8").strip()
+               for rel in ("license.txt", "essenFolksong/license.txt")]
+    (out / "music21" / "LICENSE").write_text("\n\n".join(notices) + "\n", encoding="utf-8")
+    (out / "music21" / "README.md").write_text(MUSIC21_README.format(rows="\n".join(rows), music21=version),
+                                               encoding="utf-8")
+
+
 def write_index(out: Path, rows: list[dict]) -> None:
     known = {r["name"]: r for r in rows}
     for name in ("tang", "shakespeare", "english-poetry", "nottingham"):
@@ -1085,6 +1165,13 @@ def write_index(out: Path, rows: list[dict]) -> None:
         "- `text`: `input.txt.xz`, one xz-compressed UTF-8 text.",
         "- `abc`: a folder `abc/` of plain ABC files, several tunes a file, each starting at an `X:` line.",
         "",
+        "## Pre-parsed melody corpora",
+        "",
+        "`music21/` holds music21's bundled corpora (essen, oneills, ryans, bach) as pre-parsed note",
+        "data, and `nottingham/parsed.npz` the Nottingham tunes, so a first melody build needs no",
+        "parsing; see [music21/README.md](music21/README.md). Melody piece ids (hence splits) are the",
+        "parser's: the source path relative to the corpus folder, plus `#n` for the n-th ABC tune.",
+        "",
         "## Held-out splits",
         "",
         "A held-out split is a function of each item's stable id, and the id is a function of the item's",
@@ -1118,6 +1205,9 @@ def main() -> None:
     ap.add_argument("--nottingham", type=Path, help="clone or git dir of jukedeck/nottingham-dataset")
     ap.add_argument("--out", type=Path, default=ROOT / "corpora")
     ap.add_argument("--check-music21", action="store_true")
+    ap.add_argument("--workers", type=int, default=2, help="parser processes for --only music21")
+    ap.add_argument("--keep-parsed", action="store_true",
+                    help="--only music21: keep pre-parsed files whose sources are unchanged (rewrite the cards only)")
     args = ap.parse_args()
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -1143,6 +1233,9 @@ def main() -> None:
             if not args.nottingham:
                 raise SystemExit("nottingham needs --nottingham")
             rows.append(build_nottingham(args.nottingham, args.out, args.check_music21))
+        elif name == "music21":
+            build_music21(args.out, args.workers, args.keep_parsed)
+            continue
         else:
             raise SystemExit(f"unknown corpus {name!r}")
         r = rows[-1]

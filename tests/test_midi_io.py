@@ -263,3 +263,46 @@ def test_write_rejects_bad_melodies(tmp_path: Path) -> None:
         write_midi(Melody([Note(0, 4, 60), Note(2, 6, 62)]), tmp_path / "x.mid")
     with pytest.raises(DataError, match="7/6"):
         write_midi(Melody([Note(0, 4, 60)], time_signature=(7, 6)), tmp_path / "x.mid")
+
+
+def _smf(*tracks: bytes, division: int = 480) -> bytes:
+    head = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big") + len(tracks).to_bytes(2, "big") + \
+        division.to_bytes(2, "big")
+    return head + b"".join(b"MTrk" + len(t).to_bytes(4, "big") + t for t in tracks)
+
+
+@pytest.mark.filterwarnings("ignore:.*silent on")
+def test_midi_end_tick_reads_running_status_long_deltas_sysex_and_meta(tmp_path: Path) -> None:
+    import mido
+
+    from muse.music.midi_io import midi_end_tick, read_melodies
+
+    conductor = (b"\x00\xff\x51\x03\x07\xa1\x20"                 # tempo
+                 b"\x00\xff\x58\x04\x04\x02\x18\x08"             # 4/4
+                 b"\x00\xff\x2f\x00")
+    notes = (b"\x00\xc0\x05"                                    # program change: one data byte
+             b"\x00\x90\x3c\x64"                                # note on
+             b"\x81\x70\x3c\x00"                                # 240 ticks, running status: note off
+             b"\x00\x3e\x64"                                    # running status again: note on
+             b"\x83\x60\x80\x3e\x00"                            # 480 ticks, note off
+             b"\x00\xf0\x03\x7e\x7f\xf7"                        # sysex
+             b"\x00\xe0\x00\x40"                                # pitch bend: two data bytes
+             b"\x00\xff\x01\x05hello"                           # text meta
+             b"\x82\x80\x00\xff\x2f\x00")                       # 2^15 = 32768 ticks of trailing silence
+    data = _smf(conductor, notes)
+    path = tmp_path / "odd.mid"
+    path.write_bytes(data)
+    expected = max(sum(m.time for m in tr) for tr in mido.MidiFile(str(path)).tracks)
+    assert midi_end_tick(data) == expected == 240 + 480 + 32768
+    (mel,) = read_melodies(path)
+    assert mel.pitches == [60, 62] and mel.length == expected // 120  # the trailing rest is kept
+
+
+def test_midi_is_read_through_symusic_on_a_default_install() -> None:
+    import tomllib
+
+    import muse.music.midi_io as midi_io
+
+    deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(d.split(">")[0].split("=")[0].strip() == "symusic" for d in deps)
+    assert midi_io._HAVE_SYMUSIC

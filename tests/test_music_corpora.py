@@ -121,3 +121,100 @@ def test_augment_transpositions_keeps_only_those_in_range() -> None:
     assert shifts == [-2, -1, 0, 1, 2, 3, 4]  # 50-2 = 48 lowest, 79+4 = 83 highest
     assert out[0].key == (0, "major") and out[-1].key == (6, "major")
     assert augment_transpositions(mel, range(0, 1), low=60, high=84) == []
+
+
+# ---------------------------------------------------------------- the shipped pre-parsed corpora
+
+def _prepared_names() -> list[str]:
+    """One corpus per pre-parsed file (bach-all shares bach's)."""
+    seen: dict[str, str] = {}
+    for name, spec in BUILTIN_CORPORA.items():
+        if spec.prepared:
+            seen.setdefault(spec.prepared, name)
+    return list(seen.values())
+
+
+def _parsed_tasks(name: str) -> list:
+    from muse.music.corpora import _tasks, corpus_root
+
+    return _tasks(corpus_sources(name), corpus_root(name), CorpusReport(), None)
+
+
+@pytest.mark.parametrize("name", _prepared_names())
+def test_shipped_pre_parsed_corpus_is_what_music21_parsing_gives(name: str) -> None:
+    from muse.data.store import split_of
+    from muse.music.corpora import _load_tasks, _prepared_of, corpus_root, count_pieces
+
+    store = _prepared_of(name)
+    assert store is not None, f"{name}: no pre-parsed form shipped (python scripts/build_corpora.py --only music21)"
+    root = corpus_root(name)
+    # every source file, in order, with the sha1 of the bytes on disk and its pieces in order
+    assert list(store.sources) == [f.relative_to(root).as_posix() for f in corpus_sources(name)]
+    assert all(store.source(rel, root / rel) is not None for rel in store.sources)
+    tasks = _parsed_tasks(name)
+    assert [t.piece_id for t in tasks] == list(store.pieces) == [i for s in store.sources.values() for i in s.ids]
+    assert len(tasks) == count_pieces(name)
+    # a sample spread over the whole corpus, parsed again: the very same tracks, notes (floats), meter, key, end
+    step = max(1, len(tasks) // (4 if name == "bach" else 10))
+    sample = tasks[::step]
+    assert _load_tasks(sample, {}) == [(t.piece_id, store.pieces[t.piece_id]) for t in sample]
+    # and the melodies, ids and splits iter_corpus gives, with the default (Magenta) filters and without
+    for opts in ({}, NO_FILTERS):
+        limit = 3 if name == "bach" else 25
+        shipped = list(iter_corpus(name, limit=limit, workers=1, progress=False, **opts))
+        parsed = list(iter_corpus(name, limit=limit, workers=1, progress=False, prepared=False, **opts))
+        assert shipped == parsed and shipped
+        assert [split_of(pid) for pid, _ in shipped] == [split_of(pid) for pid, _ in parsed]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _prepared_names())
+def test_every_shipped_piece_gives_the_melodies_parsing_gives(name: str) -> None:
+    from muse.data.store import split_of
+
+    shipped_report, parsed_report = CorpusReport(), CorpusReport()
+    shipped = list(iter_corpus(name, workers=1, progress=False, report=shipped_report))
+    parsed = list(iter_corpus(name, workers=2, progress=False, prepared=False, report=parsed_report))
+    assert shipped == parsed
+    assert {pid: split_of(pid) for pid, _ in shipped} == {pid: split_of(pid) for pid, _ in parsed}
+    assert shipped_report.skipped == parsed_report.skipped
+    assert (shipped_report.pieces, shipped_report.filtered) == (parsed_report.pieces, parsed_report.filtered)
+
+
+def test_a_source_whose_bytes_differ_is_parsed_not_read_from_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import muse.music.corpora as corpora
+    from muse.music.extract import Track
+    from muse.music.prepared import PreparedCorpus
+
+    store = corpora._prepared_of("nottingham")
+    assert store is not None
+    first_rel = next(iter(store.sources))
+    first_id = store.sources[first_rel].ids[0]
+    piece = store.pieces[first_id]
+    up = [Track([(s, e, p + 1, v) for s, e, p, v in t.notes], t.name, t.is_drum, t.program) for t in piece.tracks]
+    tampered = PreparedCorpus(store.name, store.music21, dict(store.sources),
+                              {**store.pieces, first_id: dataclasses.replace(piece, tracks=up)})
+    monkeypatch.setattr(corpora, "_prepared_of", lambda name: tampered)
+    parsed = list(iter_corpus("nottingham", limit=1, workers=1, progress=False, prepared=False, **NO_FILTERS))
+    read = list(iter_corpus("nottingham", limit=1, workers=1, progress=False, **NO_FILTERS))
+    assert [pid for pid, _ in read] == [first_id] == [pid for pid, _ in parsed]
+    assert read[0][1].pitches == [p + 1 for p in parsed[0][1].pitches]  # the store is what was read
+    src = tampered.sources[first_rel]
+    tampered.sources[first_rel] = dataclasses.replace(src, sha1="0" * 40)  # as if the file had changed
+    assert list(iter_corpus("nottingham", limit=1, workers=1, progress=False, **NO_FILTERS)) == parsed
+
+
+def test_pre_parsed_files_round_trip_and_a_corrupt_one_is_ignored(tmp_path: Path) -> None:
+    from muse.music.corpora import BUILTIN_CORPORA as specs
+    from muse.music.prepared import prepared_path, read_prepared, write_prepared
+
+    shipped = prepared_path(specs["ryans"].prepared)
+    store = read_prepared(shipped)
+    assert store is not None and store.name == "ryans" and store.music21
+    again = read_prepared(write_prepared(tmp_path / "ryans.npz", store))
+    assert again == store
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(shipped.read_bytes()[:1000])
+    assert read_prepared(bad) is None and read_prepared(tmp_path / "missing.npz") is None

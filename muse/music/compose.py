@@ -453,8 +453,6 @@ def save_melodies(melodies: Sequence[Melody], out_dir: str | Path, *, prefix: st
     if start < 1:
         raise ConfigError(f"start must be >= 1, got {start}")
     from muse.music.midi_io import write_midi
-    from muse.music.pianoroll import plot_pianoroll
-    from muse.music.render import render_wav
 
     out = Path(out_dir)
     try:
@@ -465,9 +463,13 @@ def save_melodies(melodies: Sequence[Melody], out_dir: str | Path, *, prefix: st
     for i, mel in enumerate(melodies, start):
         stem = out / f"{prefix}_{i:03d}"
         files = {"mid": write_midi(mel, stem.with_suffix(".mid"))}
-        if wav:
+        if wav:  # each output's libraries (soundfile; matplotlib) are imported only when it is written
+            from muse.music.render import render_wav
+
             files["wav"] = render_wav(files["mid"], stem.with_suffix(".wav"), synth=synth)
         if png:
+            from muse.music.pianoroll import plot_pianoroll
+
             key = None if mel.key is None else key_name(mel.key)
             files["png"] = plot_pianoroll(mel, stem.with_suffix(".png"), titles=[stem.name], key=key)
         written.append(files)

@@ -7,6 +7,9 @@ worker processes and yields ``(piece_id, melody)``; one piece may give several
 melodies (choir voices, segments split at long rests or cut at ``max_steps``),
 which share its id, so a train/valid/test split by id keeps a piece on one side.
 Pieces that cannot be read are skipped and listed in a :class:`CorpusReport`.
+The built-in corpora ship pre-parsed (:mod:`muse.music.prepared`): their pieces
+are read from there wherever a source file is the one pre-parsed, so a first build
+only extracts melodies; :func:`prepare_corpus` makes that form.
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ from muse.data.report import SkipReport
 from muse.data.shipped import shipped_corpora
 from muse.errors import DataError
 from muse.music.melody import Melody
-from muse.music.midi_io import ABC_SUFFIXES, SUPPORTED_SUFFIXES, abc_tunes, piece_melodies
+from muse.music.midi_io import ABC_SUFFIXES, SUPPORTED_SUFFIXES, abc_tunes, extract_piece, load_piece, piece_melodies
+from muse.music.prepared import PreparedCorpus, PreparedSource, load_prepared
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class CorpusSpec:
     """Which parts become melodies (see :func:`muse.music.extract.extract_melodies`)."""
     shipped: bool = False
     """True: the patterns are under ``muse.corpora/NAME`` (see :mod:`muse.data.shipped`), not music21's folder."""
+    prepared: str | None = None
+    """Its pre-parsed form, a path under ``muse.corpora`` (see :mod:`muse.music.prepared`); None: always parse."""
 
     @property
     def root(self) -> Path:
@@ -53,17 +59,19 @@ BUILTIN_CORPORA: dict[str, CorpusSpec] = {
     s.name: s
     for s in [
         CorpusSpec("essen", "Essen folk song collection: European and Chinese folk songs (ABC, ~8.5k tunes)",
-                   ("essenFolksong/*.abc",)),
+                   ("essenFolksong/*.abc",), prepared="music21/essen.npz"),
         CorpusSpec("oneills", "O'Neill's Music of Ireland, 1850 Irish dance tunes and airs (ABC, ~2k tunes)",
-                   ("oneills1850/*.abc",)),
+                   ("oneills1850/*.abc",), prepared="music21/oneills.npz"),
         CorpusSpec("ryans", "Ryan's Mammoth Collection, 1883 fiddle tunes (ABC, ~1k tunes)",
-                   ("ryansMammoth/*.abc",)),
+                   ("ryansMammoth/*.abc",), prepared="music21/ryans.npz"),
         CorpusSpec("bach", "J. S. Bach chorales, soprano line (MusicXML, ~400 chorales)",
-                   ("bach/bwv*.mxl", "bach/bwv*.xml"), exclude=("bwv846*",)),
+                   ("bach/bwv*.mxl", "bach/bwv*.xml"), exclude=("bwv846*",), prepared="music21/bach.npz"),
         CorpusSpec("bach-all", "J. S. Bach chorales, each voice (S, A, T, B) its own melody (MusicXML)",
-                   ("bach/bwv*.mxl", "bach/bwv*.xml"), exclude=("bwv846*",), voices="satb"),
+                   ("bach/bwv*.mxl", "bach/bwv*.xml"), exclude=("bwv846*",), voices="satb",
+                   prepared="music21/bach.npz"),
         CorpusSpec("nottingham", "Nottingham Music Database: 1,034 British and American folk tunes with chord "
-                   "symbols (ABC, GPL-3.0 data, ships with muse)", ("abc/*.abc",), shipped=True),
+                   "symbols (ABC, GPL-3.0 data, ships with muse)", ("abc/*.abc",), shipped=True,
+                   prepared="nottingham/parsed.npz"),
     ]
 }
 
@@ -183,14 +191,23 @@ class _Task:
     path: str
     tune: str | None = None
     index: int | None = None
+    prepared: Any = None
+    """The piece already parsed (a :class:`~muse.music.midi_io.Piece`) or the reason it failed; None: parse it."""
 
 
-def _tasks(sources: list[Path], root: Path, report: CorpusReport, limit: int | None) -> list[_Task]:
+def _tasks(sources: list[Path], root: Path, report: CorpusReport, limit: int | None,
+           prepared: PreparedCorpus | None = None) -> list[_Task]:
     tasks: list[_Task] = []
     for f in sources:
         if limit is not None and len(tasks) >= limit:
             break
         rel = f.relative_to(root).as_posix() if f.is_relative_to(root) else f.name
+        known = prepared.source(rel, f) if prepared is not None else None
+        if known is not None:
+            if known.error is not None:
+                report.skip(rel, known.error)
+            tasks.extend(_Task(pid, str(f), prepared=prepared.pieces[pid]) for pid in known.ids)
+            continue
         if f.suffix.lower() not in ABC_SUFFIXES:
             tasks.append(_Task(rel, str(f)))
             continue
@@ -218,7 +235,14 @@ def _parse_tasks(tasks: list[_Task], opts: dict[str, Any]) -> list[tuple[str, li
     out: list[tuple[str, list[Melody], str | None]] = []
     for t in tasks:
         try:
-            out.append((t.piece_id, piece_melodies(t.path, tune=t.tune, tune_index=t.index, **opts), None))
+            if t.prepared is None:
+                melodies = piece_melodies(t.path, tune=t.tune, tune_index=t.index, **opts)
+            elif isinstance(t.prepared, str):
+                out.append((t.piece_id, [], t.prepared))
+                continue
+            else:
+                melodies = extract_piece(t.prepared, **opts)
+            out.append((t.piece_id, melodies, None))
         except DataError as err:
             out.append((t.piece_id, [], _reason(err)))
         except Exception as err:  # noqa: BLE001 - one odd piece must not stop a corpus
@@ -226,7 +250,21 @@ def _parse_tasks(tasks: list[_Task], opts: dict[str, Any]) -> list[tuple[str, li
     return out
 
 
-def _run_parallel(chunks: list[list[_Task]], opts: dict[str, Any], workers: int) -> Iterator[list[Any]]:
+def _load_tasks(tasks: list[_Task], opts: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Worker: each task's parsed piece, or the reason it failed (as :func:`_parse_tasks` words it)."""
+    out: list[tuple[str, Any]] = []
+    for t in tasks:
+        try:
+            out.append((t.piece_id, load_piece(t.path, tune=t.tune, tune_index=t.index)))
+        except DataError as err:
+            out.append((t.piece_id, _reason(err)))
+        except Exception as err:  # noqa: BLE001 - one odd piece must not stop a corpus
+            out.append((t.piece_id, f"unexpected {type(err).__name__}: {_reason(err)}"))
+    return out
+
+
+def _run_parallel(chunks: list[list[_Task]], opts: dict[str, Any], workers: int, fn: Any = None
+                  ) -> Iterator[list[Any]]:
     """Results of the chunks, in order, computed by ``workers`` processes.
 
     Workers are forked where the platform allows (as torch's DataLoader does), so
@@ -235,20 +273,21 @@ def _run_parallel(chunks: list[list[_Task]], opts: dict[str, Any], workers: int)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    fn = fn or _parse_tasks
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
     todo = iter(chunks)
     pending: deque = deque()
     try:
         for chunk in todo:
-            pending.append(ex.submit(_parse_tasks, chunk, opts))
+            pending.append(ex.submit(fn, chunk, opts))
             if len(pending) >= workers * 4:
                 break
         while pending:
             results = pending.popleft().result()
             nxt = next(todo, None)
             if nxt is not None:
-                pending.append(ex.submit(_parse_tasks, nxt, opts))
+                pending.append(ex.submit(fn, nxt, opts))
             yield results
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
@@ -268,6 +307,7 @@ def iter_corpus(
     voices: str | None = None,
     report: CorpusReport | None = None,
     chunk_size: int = 16,
+    prepared: bool = True,
 ) -> Iterator[tuple[str, Melody]]:
     """Yield ``(piece_id, melody)`` for a built-in corpus or a folder, in source order.
 
@@ -276,6 +316,9 @@ def iter_corpus(
     pieces are skipped and recorded in ``report`` (pass a :class:`CorpusReport` to
     read it afterwards). Filters default to Magenta's (:data:`MAGENTA_FILTERS`);
     ``voices`` defaults to the corpus's own setting ("melody" for folders).
+    A built-in corpus is read from its shipped pre-parsed form
+    (:mod:`muse.music.prepared`) wherever its source files are the ones it was
+    built from, giving exactly the melodies parsing gives, in a few seconds.
 
     Args:
         name_or_dir: a built-in corpus (``"essen"``, ``"nottingham"``,
@@ -297,6 +340,8 @@ def iter_corpus(
         report: a :class:`~muse.music.corpora.CorpusReport` to fill with counts,
             timing and skipped pieces; None: a private one.
         chunk_size: pieces handed to a worker at a time.
+        prepared: use the shipped pre-parsed form of a built-in corpus where its
+            sources match (default True); False: parse every piece.
 
     Returns:
         Iterator[tuple[str, Melody]]: ``(piece_id, melody)`` pairs; the id is the
@@ -325,10 +370,11 @@ def iter_corpus(
         steps_per_quarter=steps_per_quarter, voices=voices, split_silence_bars=split_silence_bars,
         max_steps=max_steps, min_bars=min_bars, min_pitches=min_pitches,
     )
-    tasks = _tasks(sources, corpus_root(name_or_dir), report, limit)
+    store = _prepared_of(name_or_dir) if prepared else None
+    tasks = _tasks(sources, corpus_root(name_or_dir), report, limit, store)
     chunks = [tasks[i:i + chunk_size] for i in range(0, len(tasks), chunk_size)]
     results: Iterable[list[Any]]
-    if workers <= 1 or len(chunks) <= 1:
+    if workers <= 1 or len(chunks) <= 1 or all(t.prepared is not None for t in tasks):
         results = (_parse_tasks(c, opts) for c in chunks)
     else:
         results = _run_parallel(chunks, opts, workers)
@@ -351,6 +397,49 @@ def iter_corpus(
             close()  # stops worker processes when the caller stops early
         bar.close()
         report.seconds = time.perf_counter() - start
+
+
+def _prepared_of(name_or_dir: str | Path) -> PreparedCorpus | None:
+    if not _is_builtin(name_or_dir):
+        return None
+    spec = BUILTIN_CORPORA[str(name_or_dir)]
+    return load_prepared(spec.prepared) if spec.prepared else None
+
+
+def prepare_corpus(name: str, *, workers: int = 2, progress: bool = True) -> PreparedCorpus:
+    """Parse every piece of built-in corpus ``name`` (no shipped form used): the content of its
+    pre-parsed file (see :mod:`muse.music.prepared`; ``scripts/build_corpora.py`` writes it)."""
+    from importlib.metadata import version
+
+    from tqdm import tqdm
+
+    from muse.music.prepared import file_sha1
+
+    if not _is_builtin(name):
+        raise DataError(f"not a built-in corpus ({', '.join(BUILTIN_CORPORA)})", name)
+    root = corpus_root(name)
+    sources: dict[str, PreparedSource] = {}
+    tasks: list[_Task] = []
+    for f in corpus_sources(name):
+        rel = f.relative_to(root).as_posix()
+        report = CorpusReport()
+        mine = _tasks([f], root, report, None)
+        error = report.skipped[0][1] if report.skipped else None
+        sources[rel] = PreparedSource(file_sha1(f), tuple(t.piece_id for t in mine), error)
+        tasks.extend(mine)
+    chunks = [tasks[i:i + 16] for i in range(0, len(tasks), 16)]
+    results = ((_load_tasks(c, {}) for c in chunks) if workers <= 1 or len(chunks) <= 1
+               else _run_parallel(chunks, {}, workers, _load_tasks))
+    pieces: dict[str, Any] = {}
+    with tqdm(total=len(tasks), unit="piece", desc=f"parse {name}", disable=not progress) as bar:
+        for batch in results:
+            pieces.update(batch)
+            bar.update(len(batch))
+    try:
+        m21 = version("music21")
+    except Exception:  # noqa: BLE001 - a music21 without metadata
+        m21 = ""
+    return PreparedCorpus(name, m21, sources, pieces)
 
 
 def augment_transpositions(

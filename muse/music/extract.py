@@ -18,8 +18,8 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from muse.errors import ConfigError
 from muse.music.melody import Melody, Note
@@ -76,7 +76,8 @@ def melody_score(track: Track, *, named: bool | None = None) -> float:
             while j >= 0 and notes[j][1] > start + eps:
                 overlapping[j] = True
                 j -= 1
-        max_end = max(max_end, end)
+        if end > max_end:
+            max_end = end
     mono = 1.0 - sum(overlapping) / len(notes)
     if named is None:
         named = bool(MELODY_NAME.search(track.name or ""))
@@ -129,15 +130,39 @@ def rest_fraction(melody: Melody) -> float:
     return max(0.0, 1.0 - sounding / melody.length)
 
 
-def quantize(notes: list[RawNote], steps_per_quarter: int) -> list[Note]:
-    """Round onsets/offsets to the nearest step; notes keep at least one step."""
+GridNote = tuple[int, int, int, int]
+"""(start, end, pitch, velocity) in grid steps: a :class:`Note` before it is made one."""
+
+
+def _quantize(notes: list[RawNote], steps_per_quarter: int) -> list[GridNote]:
+    floor, spq = math.floor, steps_per_quarter
     out = []
     for start, end, pitch, velocity in notes:
-        s = math.floor(float(start) * steps_per_quarter + 0.5)
-        e = math.floor(float(end) * steps_per_quarter + 0.5)
+        s = floor(float(start) * spq + 0.5)
         if s < 0:
             continue
-        out.append(Note(s, max(e, s + 1), int(pitch), int(velocity)))
+        e = floor(float(end) * spq + 0.5)
+        out.append((s, e if e > s else s + 1, int(pitch), int(velocity)))
+    return out
+
+
+def quantize(notes: list[RawNote], steps_per_quarter: int) -> list[Note]:
+    """Round onsets/offsets to the nearest step; notes keep at least one step."""
+    return [Note(*n) for n in _quantize(notes, steps_per_quarter)]
+
+
+def _skyline(notes: list[GridNote]) -> list[GridNote]:
+    out: list[GridNote] = []
+    for _, group in itertools.groupby(sorted(notes, key=lambda n: (n[0], -n[2])), key=lambda n: n[0]):
+        for n in group:
+            if out:
+                prev = out[-1]
+                if n[0] < prev[1]:
+                    if n[2] < prev[2] and prev[1] >= n[1]:
+                        continue  # covered by a higher sounding note; try the next lower one
+                    out[-1] = (prev[0], n[0], prev[2], prev[3])
+            out.append(n)
+            break
     return out
 
 
@@ -148,27 +173,24 @@ def skyline(notes: list[Note]) -> list[Note]:
     note sounds *and outlasts it* is dropped (accompaniment under the melody);
     otherwise the sounding note is cut where the new one starts (legato overlap).
     """
-    out: list[Note] = []
-    for _, group in itertools.groupby(sorted(notes, key=lambda n: (n.start, -n.pitch)), key=lambda n: n.start):
-        for n in group:
-            prev = out[-1] if out else None
-            if prev is not None and n.start < prev.end:
-                if n.pitch < prev.pitch and prev.end >= n.end:
-                    continue  # covered by a higher sounding note; try the next lower one
-                out[-1] = replace(prev, end=n.start)
-            out.append(n)
-            break
-    return out
+    return [Note(*n) for n in _skyline([(n.start, n.end, n.pitch, n.velocity) for n in notes])]
 
 
-def split_at_silences(notes: list[Note], gap_steps: int) -> list[list[Note]]:
-    """Split a monophonic line wherever a rest lasts >= ``gap_steps`` steps."""
-    parts: list[list[Note]] = []
+def split_at_silences(notes: list[Any], gap_steps: int) -> list[list[Any]]:
+    """Split a monophonic line wherever a rest lasts >= ``gap_steps`` steps (its :class:`Note` s,
+    or ``(start, end, pitch, velocity)`` grid tuples)."""
+    parts: list[list[Any]] = []
+    if not notes:
+        return parts
+    tuples = isinstance(notes[0], tuple)
     for n in notes:
-        if parts and n.start - parts[-1][-1].end < gap_steps:
-            parts[-1].append(n)
-        else:
-            parts.append([n])
+        start = n[0] if tuples else n.start
+        if parts:
+            last = parts[-1][-1]
+            if start - (last[1] if tuples else last.end) < gap_steps:
+                parts[-1].append(n)
+                continue
+        parts.append([n])
     return parts
 
 
@@ -234,10 +256,11 @@ def extract_melodies(
     meta = dict(steps_per_quarter=steps_per_quarter, qpm=qpm, time_signature=time_signature, key=key)
     melodies: list[Melody] = []
     for track in chosen:
-        line = skyline(quantize(track.notes, steps_per_quarter))
-        if not line:
+        grid = _skyline(_quantize(track.notes, steps_per_quarter))
+        if not grid:
             continue
         if split_silence_bars is None:
+            line = [Note(*n) for n in grid]
             end = None
             if end_quarters is not None:
                 end = math.floor(end_quarters * steps_per_quarter + 0.5)
@@ -255,9 +278,9 @@ def extract_melodies(
             bar = probe.steps_per_bar
             gap = max(1, math.ceil(split_silence_bars * bar))
             pieces = []
-            for seg in split_at_silences(line, gap):
-                shift = (seg[0].start // bar) * bar
-                notes = [replace(n, start=n.start - shift, end=n.end - shift) for n in seg]
+            for seg in split_at_silences(grid, gap):
+                shift = (seg[0][0] // bar) * bar
+                notes = [Note(s - shift, e - shift, p, v) for s, e, p, v in seg]
                 total = math.ceil(notes[-1].end / bar) * bar
                 pieces.append(Melody(notes, total_steps=total, **meta))
         for mel in pieces:

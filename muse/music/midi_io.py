@@ -7,8 +7,8 @@ skyline). An ABC file may hold many tunes (an opus): one melody per tune.
 The first tempo and time signature are kept, and the key when the file declares
 one (no key analysis is run). Files that cannot give a melody raise
 :class:`~muse.errors.DataError` naming the file and the reason.
-MIDI is read with symusic (C++, optional) when it is installed, else with
-pretty_midi; both give the same notes, about 10x apart in speed.
+MIDI is read with symusic (C++, a dependency of muse); where it cannot be
+installed, pretty_midi reads the same notes, about 10x slower.
 """
 from __future__ import annotations
 
@@ -132,11 +132,17 @@ def read_melodies(
     return out
 
 
-def piece_melodies(
-    path: str | Path,
+def piece_melodies(path: str | Path, *, tune: str | None = None, tune_index: int | None = None,
+                   **options: Any) -> list[Melody]:
+    """Melodies of one piece: a MIDI/MusicXML file, or one ABC tune given as ``tune`` text;
+    ``options`` are :func:`extract_piece`'s (grid, voices, splitting, filters)."""
+    piece = load_piece(path, tune=tune, tune_index=tune_index, need_end=options.get("split_silence_bars") is None)
+    return extract_piece(piece, **options)
+
+
+def extract_piece(
+    piece: Piece,
     *,
-    tune: str | None = None,
-    tune_index: int | None = None,
     steps_per_quarter: int = 4,
     voices: Literal["melody", "all", "satb"] = "melody",
     split_silence_bars: float | None = None,
@@ -144,8 +150,7 @@ def piece_melodies(
     min_bars: float = 0,
     min_pitches: int = 1,
 ) -> list[Melody]:
-    """Melodies of one piece: a MIDI/MusicXML file, or one ABC tune given as ``tune`` text."""
-    piece = load_piece(path, tune=tune, tune_index=tune_index, need_end=split_silence_bars is None)
+    """Melodies of a parsed :class:`Piece` (see :func:`muse.music.extract.extract_melodies`)."""
     return extract_melodies(
         piece.tracks, steps_per_quarter=steps_per_quarter, qpm=piece.qpm,
         time_signature=piece.time_signature, key=piece.key, voices=voices,
@@ -332,14 +337,26 @@ def midi_end_tick(data: bytes) -> int:
 def _track_ticks(data: bytes, i: int, end: int) -> int:
     tick, status = 0, 0
     while i < end:
-        delta, i = _varlen(data, i)
-        tick += delta
-        if data[i] >= 0x80:
-            status = data[i]
+        b = data[i]  # delta time, a variable-length number (one byte almost always)
+        i += 1
+        if b < 0x80:
+            tick += b
+        else:
+            value = b & 0x7F
+            while b >= 0x80:
+                b = data[i]
+                i += 1
+                value = (value << 7) | (b & 0x7F)
+            tick += value
+        b = data[i]
+        if b >= 0x80:
+            status = b
             i += 1
         elif status == 0:
             raise ValueError("data byte without a status byte")
-        if status == 0xFF:
+        if status < 0xF0:
+            i += 1 if 0xC0 <= status < 0xE0 else 2
+        elif status == 0xFF:
             kind = data[i]
             size, i = _varlen(data, i + 1)
             i += size
@@ -351,7 +368,7 @@ def _track_ticks(data: bytes, i: int, end: int) -> int:
             i += size
             status = 0
         else:
-            i += 1 if status & 0xF0 in (0xC0, 0xD0) else 2
+            i += 2
     return tick
 
 
@@ -520,10 +537,12 @@ def write_midi(
         >>> tunes = muse.generate_melodies(bars=4, num=3, seed=0)
         >>> _ = muse.write_midi(tunes, "out/three.mid", gap_bars=1)
     """
+    from muse.core.files import atomic_file
+
     path = Path(path)
     midi = midi_file(melodies, program=program, gap_bars=gap_bars, where=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    midi.save(str(path))
+    with atomic_file(path) as tmp:  # one checked writer: OutputError naming path, never half a file
+        midi.save(str(tmp))
     return path
 
 
