@@ -1,27 +1,30 @@
-"""Tang poetry models: held-out bits per character, form compliance, speed and copying.
+"""Tang poetry models judged as poets judge them, beside real held-out Tang poems.
 
-For each model directory (default: the shipped ``poem-tang`` and, when present,
-``muse/pretrained/poem-tang-lstm``; or ``--models DIR ...``, model or run dirs):
+For each model directory (default: the shipped ``poem-tang``; or ``--models DIR ...``,
+model or run dirs):
 
-* **held-out bits per character** on the test split of the Tang corpus, the split
-  ``muse train poem`` holds out: poem *i* of source file *f* has piece id
-  ``f"{f}#{i}"`` and is held out when ``split_of(id, valid_frac, test_frac) ==
-  "test"`` (``PoemTask.load_items`` builds the ids; the run's own corpus name and
-  fractions are used when the model records them, and the test-split size is
-  checked against the one recorded at training time). Every poem is scored as
-  ``<bos> text <eos>`` with the model's own tokenizer; the bits of all predicted
-  tokens (EOS included) are divided by the characters (+1 per poem for EOS), so
-  for a character tokenizer this equals the bits per token. Poems longer than a
-  transformer's context are scored with a sliding window (stride half a context);
-* **form compliance** of ``--poems`` poems of each form (五绝 七绝 五律 七律)
-  written by :func:`muse.poetry.compose.write_poems` (defaults: temperature 0.8,
-  top-p 0.95), judged by :func:`muse.poetry.forms.check_chinese_form`, with the
-  wall time per poem (generated ``--gen-batch`` at a time, on the CPU);
-* **copied half-lines**: the share of generated half-lines (punctuation removed)
-  that occur verbatim as a half-line of a training-split poem.
+* **held-out bits per character** of the poem body (its characters and EOS),
+  given the document's prefix (title, form tag) when the model was trained with
+  one, on three sets: the Tang **test** split (``split_of(stable id)``, the split
+  ``muse train poem`` holds out), the **clean** test poems (no half-line shared
+  with any training-split poem), and **Song** poems (out of domain: a JSONL of
+  chinese-poetry Song 诗 converted to simplified, ``--song``, default
+  /work/song_poems.jsonl; skipped when absent; never trained on). Beside each, an
+  interpolated **Kneser-Ney 5-gram** (:mod:`muse.models.ngram`, discount tuned on
+  the valid split) fitted on the same training documents with the same tokenizer,
+  scored on the same tokens. Body bits = bits of the whole ``<bos> doc <eos>``
+  minus the bits of its ``<bos> prefix`` (the same predictions), so both models
+  see the prefix;
+* **poems as poets judge them**, ``--poems`` per form (五绝 七绝 五律 七律), written
+  by :func:`muse.poetry.compose.write_poems` (model defaults) with no option,
+  with ``--rhyme`` and with ``--tonal``, and the same number of **real** poems of
+  each form from the test split: rhyme (the even lines end in one 平水韵 level-tone
+  group), a repeated rhyme character, the first line rhyming too (七言), 平仄
+  (every line fits a regulated pattern by classical tones, 一三五不论, no 孤平 /
+  三平尾), a character twice in one line (not a 叠字 pair), and copied lines (a
+  generated half-line that is a half-line of a training poem).
 
-``--quick`` scores at most 200 held-out poems and writes 10 poems per form.
-Writes ``bench/results/poetry_tang.json``.
+``--quick``: 300 held-out poems, 20 poems per form. Writes ``bench/results/poetry_tang.json``.
 """
 from __future__ import annotations
 
@@ -41,215 +44,340 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; it 
 from common import RESULTS, environment, markdown_table  # noqa: E402
 from muse.data.store import split_of  # noqa: E402
 from muse.errors import MuseError  # noqa: E402
+from muse.models.ngram import KneserNeyLM  # noqa: E402
+from muse.poetry import pingshui  # noqa: E402
 from muse.poetry.compose import CHINESE_FORMS, PoemRequest, write_poems  # noqa: E402
-from muse.poetry.corpora import available_text_corpora, chinese_lines, split_prefix  # noqa: E402
-from muse.poetry.forms import check_chinese_form  # noqa: E402
-from muse.recipes.hub import SHIPPED_DIR, LoadedModel, load_model  # noqa: E402
+from muse.poetry.corpora import (FORM_TAGS, chinese_lines, form_tag, iter_corpus_poems, poem_to_text,  # noqa: E402
+                                 read_poems, split_prefix)
+from muse.poetry.forms import get_form  # noqa: E402
 from muse.poetry.poem_recipe import RECIPE  # noqa: E402
+from muse.recipes.hub import SHIPPED_DIR, LoadedModel, load_model  # noqa: E402
 
-DEFAULT_MODELS = [SHIPPED_DIR / "poem-tang", SHIPPED_DIR / "poem-tang-lstm"]
-OPTIONAL_DEFAULTS = {SHIPPED_DIR / "poem-tang-lstm"}
-PUNCT = "，。？！；：、"
+PUNCT = "，。？！；：、」』”’》）"
+SONG = Path("/work/song_poems.jsonl")
+CONDITIONS = {"muse": {}, "muse --rhyme": {"rhyme": True}, "muse --tonal": {"tonal": True}}
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0])
     p.add_argument("--models", nargs="+", type=Path, default=None, help="model or run directories to compare")
-    p.add_argument("--corpus", default="tang", help="Tang corpus: built-in name or JSONL path (default: tang)")
-    p.add_argument("--quick", action="store_true", help="200 held-out poems, 10 poems per form")
-    p.add_argument("--poems", type=int, default=None, help="poems per form (default 200; 10 with --quick)")
-    p.add_argument("--max-test", type=int, default=None, help="score at most this many held-out poems")
+    p.add_argument("--quick", action="store_true", help="300 held-out poems, 20 poems per form")
+    p.add_argument("--poems", type=int, default=None, help="poems per form and condition (default 200)")
+    p.add_argument("--max-test", type=int, default=None, help="score at most this many held-out poems per set")
+    p.add_argument("--song", type=Path, default=SONG, help="Song poems (JSONL, simplified) for out-of-domain bits")
+    p.add_argument("--no-bits", action="store_true", help="skip bits/char (and the n-gram)")
+    p.add_argument("--no-poems", action="store_true", help="skip writing and judging poems")
+    p.add_argument("--kn-cache", type=Path, default=Path.home() / ".cache" / "muse" / "bench",
+                   help="folder for the fitted 5-grams (one per tokenizer and data options)")
+    p.add_argument("--constrained-poems", type=int, default=None,
+                   help="poems per form with --rhyme / --tonal (default: --poems)")
     p.add_argument("--gen-batch", type=int, default=20, help="poems written per generate call")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--out", type=Path, default=RESULTS / "poetry_tang.json")
     a = p.parse_args()
-    a.poems = a.poems or (10 if a.quick else 200)
-    a.max_test = a.max_test or (200 if a.quick else None)
+    a.poems = a.poems or (20 if a.quick else 200)
+    a.max_test = a.max_test or (300 if a.quick else None)
     return a
 
 
-def corpus_file(name: str) -> Path | None:
-    named = {c.name: c.path for c in available_text_corpora()}
-    p = Path(named.get(name, name))
-    return p if p.is_file() else None
+# ---------------------------------------------------------------- data
 
 
-def run_config(model_dir: Path) -> dict[str, Any]:
-    """The training run's config.json when ``model_dir`` is ``RUN/model`` (or a run dir), else {}."""
-    for cand in (model_dir / "config.json", model_dir.parent / "config.json"):
-        try:
-            cfg = json.loads(cand.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if cfg.get("kind") == "poem" and isinstance(cfg.get("data"), dict):
-            return cfg
-    return {}
-
-
-def corpus_options(lm: LoadedModel, model_dir: Path, corpus: str, path: Path) -> tuple[dict[str, Any], list[str]]:
-    """``data`` options that rebuild the model's own piece ids, and notes on anything assumed."""
-    notes: list[str] = []
+def data_options(lm: LoadedModel) -> dict[str, Any]:
+    """The model's own ``data`` options (prefix, split fractions), corpus ``tang``."""
     data = RECIPE.data_defaults()
-    data.update(run_config(model_dir).get("data", {}))
-    trained_on = (lm.meta.get("corpus") or {}).get("name")
-    same = trained_on is not None and (corpus_file(trained_on) or Path("/nonexistent")).resolve() == path.resolve()
-    if same:
-        data["corpus"] = trained_on  # the exact name: piece ids contain the source path as it was given
-    else:
-        data["corpus"] = corpus
-        notes.append(f"model records corpus {trained_on!r}, not {path}: its held-out split may differ")
-    return data, notes
+    data.update({k: v for k, v in (lm.meta.get("data") or {}).items() if k in data})
+    data["corpus"] = "tang"
+    return data
 
 
-def load_split(data: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(train texts, test texts) exactly as ``muse train poem`` splits them."""
-    items, _ = RECIPE.load_items(data)
-    train, test = [], []
-    for piece_id, text in items:
-        s = split_of(piece_id, data["valid_frac"], data["test_frac"])
-        (train if s == "train" else test if s == "test" else []).append(text)
-    return train, test
-
-
-@torch.no_grad()
-def heldout_bits(lm: LoadedModel, texts: list[str], batch: int = 16) -> dict[str, float]:
-    """Bits per character and per token of ``<bos> text <eos>`` for every text."""
-    tok, model = lm.tokenizer, lm.model.eval()
-    ctx = getattr(model, "max_context", None)
-    docs = sorted(([tok.bos_id, *tok.encode(t), tok.eos_id] for t in texts), key=len)
-    chars = sum(len(t) + 1 for t in texts)
-    unk = getattr(tok, "unk_id", None)
-    total = 0.0
-    n_tok = n_unk = 0
-    short = [d for d in docs if ctx is None or len(d) - 1 <= ctx]
-    for i in range(0, len(short), batch):
-        group = short[i : i + batch]
-        width = max(map(len, group)) - 1
-        inp = torch.full((len(group), width), tok.pad_id, dtype=torch.long)
-        tgt = torch.full((len(group), width), -100, dtype=torch.long)
-        for r, d in enumerate(group):
-            inp[r, : len(d) - 1] = torch.tensor(d[:-1])
-            tgt[r, : len(d) - 1] = torch.tensor(d[1:])
-        logits, _ = model(inp)
-        total += float(F.cross_entropy(logits.flatten(0, 1).float(), tgt.flatten(), ignore_index=-100, reduction="sum"))
-    for d in docs[len(short):]:  # longer than the context: sliding windows, each target scored once
-        stride = max(1, ctx // 2)
-        scored = 0
-        for start in range(0, len(d) - 1, stride):
-            window = d[start : start + ctx + 1]
-            logits, _ = model(torch.tensor([window[:-1]]))
-            lp = F.log_softmax(logits[0].float(), -1)
-            targets = torch.tensor(window[1:])
-            first_new = scored - start
-            total -= float(lp[first_new:].gather(1, targets[first_new:, None]).sum())
-            scored = start + len(window) - 1
-            if scored >= len(d) - 1:
-                break
-    for d in docs:
-        n_tok += len(d) - 1
-        n_unk += sum(1 for t in d[1:] if t == unk) if unk is not None else 0
-    bits = total / math.log(2)
-    return {"bits_per_char": bits / chars, "bits_per_token": bits / n_tok, "tokens": n_tok, "chars": chars,
-            "unk_share": n_unk / n_tok}
+def load_split(data: dict[str, Any]) -> dict[str, list[tuple[Any, str]]]:
+    """split -> [(poem, document text)] exactly as ``muse train poem`` splits and writes them."""
+    poems, _ = iter_corpus_poems("tang")
+    out: dict[str, list[tuple[Any, str]]] = {"train": [], "valid": [], "test": []}
+    for p in poems:
+        text = poem_to_text(p, with_title=data["with_title"], with_author=data["with_author"],
+                            control=data.get("control", "none"))
+        out[split_of(p.stable_id(), data["valid_frac"], data["test_frac"])].append((p, text))
+    return out
 
 
 def half_lines(text: str) -> list[str]:
     body = split_prefix(text)[2]
-    return [h.rstrip(PUNCT + "」』”’》）") for ln in body.split("\n") for h in chinese_lines(ln)]
+    return [h.rstrip(PUNCT) for ln in body.split("\n") for h in chinese_lines(ln)]
 
 
-def forms(lm: LoadedModel, train_lines: set[str], n: int, gen_batch: int, seed: int) -> dict[str, dict[str, Any]]:
-    out = {}
-    for form in CHINESE_FORMS:
-        poems: list[str] = []
-        t0 = time.perf_counter()
-        while len(poems) < n:
-            k = min(gen_batch, n - len(poems))
-            poems += write_poems(lm, PoemRequest(form=form), num=k, seed=seed + len(poems))
-        seconds = time.perf_counter() - t0
-        ok = sum(not check_chinese_form(p, form) for p in poems)
-        lines = [h for p in poems for h in half_lines(p)]
-        copied = sum(h in train_lines for h in lines)
-        out[form] = {"poems": n, "compliant": ok, "compliant_pct": 100 * ok / n, "s_per_poem": seconds / n,
-                     "half_lines": len(lines), "copied_half_lines_pct": 100 * copied / max(1, len(lines)),
-                     "distinct_poems": len(set(poems)), "example": poems[0]}
+def body_lines(text: str) -> list[str]:
+    """The lines of a poem body without punctuation."""
+    return [h for h in half_lines(text) if h]
+
+
+# ---------------------------------------------------------------- bits per character
+
+
+def _encode(tok, text: str) -> tuple[list[int], int]:  # noqa: ANN001
+    """``<bos> doc <eos>`` and the index of the first body token (after the prefix's sep)."""
+    ids = [tok.bos_id, *tok.encode(text), tok.eos_id]
+    sep = getattr(tok, "sep_id", None)
+    start = ids.index(sep) + 1 if sep is not None and sep in ids else 1
+    return ids, start
+
+
+@torch.no_grad()
+def neural_body_bits(lm: LoadedModel, texts: list[str], batch: int = 32) -> float:
+    """Total bits of the body tokens (and EOS) of every text, given its prefix."""
+    tok, model = lm.tokenizer, lm.model.eval()
+    ctx = getattr(model, "max_context", None) or 10**9
+    docs = sorted((_encode(tok, t) for t in texts), key=lambda d: len(d[0]))
+    total = 0.0
+    short = [d for d in docs if len(d[0]) - 1 <= ctx]
+    for i in range(0, len(short), batch):
+        group = short[i : i + batch]
+        width = max(len(d) for d, _ in group) - 1
+        inp = torch.full((len(group), width), tok.pad_id, dtype=torch.long)
+        tgt = torch.full((len(group), width), -100, dtype=torch.long)
+        for r, (d, start) in enumerate(group):
+            inp[r, : len(d) - 1] = torch.tensor(d[:-1])
+            tgt[r, start - 1 : len(d) - 1] = torch.tensor(d[start:])
+        logits, _ = model(inp)
+        total += float(F.cross_entropy(logits.flatten(0, 1).float(), tgt.flatten(), ignore_index=-100,
+                                       reduction="sum"))
+    for d, start in docs[len(short):]:  # longer than the context: sliding windows, each target scored once
+        stride = max(1, ctx // 2)
+        scored = 0
+        for begin in range(0, len(d) - 1, stride):
+            window = d[begin : begin + ctx + 1]
+            logits, _ = model(torch.tensor([window[:-1]]))
+            lp = F.log_softmax(logits[0].float(), -1)
+            first = max(scored, start - 1) - begin
+            if first < len(window) - 1:
+                total -= float(lp[first:].gather(1, torch.tensor(window[1 + first:])[:, None]).sum())
+            scored = begin + len(window) - 1
+            if scored >= len(d) - 1:
+                break
+    return total / math.log(2)
+
+
+def ngram_body_bits(kn: KneserNeyLM, tok, texts: list[str]) -> float:  # noqa: ANN001
+    """Total bits of the body tokens (and EOS): whole documents minus their ``<bos> prefix`` part."""
+    docs = [_encode(tok, t) for t in texts]
+    full = kn.evaluate([d for d, _ in docs])
+    total = full["bits"] * full["ntokens"]
+    heads = [d[:start] for d, start in docs if start > 1]
+    if heads:
+        head = kn.evaluate(heads)
+        total -= head["bits"] * head["ntokens"]
+    return total
+
+
+def body_chars(texts: list[str]) -> int:
+    return sum(len(split_prefix(t)[2]) + 1 for t in texts)
+
+
+def fit_ngram(tok, split: dict[str, list[tuple[Any, str]]], data: dict[str, Any], cache: Path | None,  # noqa: ANN001
+              order: int = 5) -> tuple[KneserNeyLM, float]:
+    """The 5-gram on the training documents, discount tuned on the valid split; cached per tokenizer and data."""
+    import hashlib
+
+    key = hashlib.sha1(json.dumps([tok.fingerprint(), data, order, len(split["train"])], sort_keys=True,
+                                  default=str).encode()).hexdigest()[:16]
+    path = cache / f"tang-kn{order}-{key}.npz" if cache else None
+    if path is not None and path.is_file():
+        kn = KneserNeyLM.load(path)
+        return kn, kn.discount
+    train = [_encode(tok, t)[0] for _, t in split["train"]]
+    valid = [t for _, t in split["valid"]][:1000]
+    best = None
+    for d in (0.75, 0.9):
+        kn = KneserNeyLM(order, d).fit(train, tok.vocab_size)
+        bits = ngram_body_bits(kn, tok, valid)
+        if best is None or bits < best[0]:
+            best = (bits, d, kn)
+    if path is not None:
+        best[2].save(path)
+    return best[2], best[1]
+
+
+def log(msg: str) -> None:
+    print(f"poetry_tang: {time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
+
+
+def song_texts(path: Path, data: dict[str, Any], limit: int | None) -> list[str]:
+    if not path.is_file():
+        return []
+    poems = read_poems(path)
+    texts = [poem_to_text(p, with_title=data["with_title"], with_author=data["with_author"],
+                          control=data.get("control", "none")) for p in poems]
+    return texts[:limit] if limit else texts
+
+
+def bits_table(lm: LoadedModel, split, data, args) -> dict[str, Any]:  # noqa: ANN001
+    tok = lm.tokenizer
+    train_lines = {h for _, t in split["train"] for h in half_lines(t) if h}
+    test = [t for _, t in split["test"]]
+    clean = [t for t in test if not any(h in train_lines for h in half_lines(t) if h)]
+    sets = {"test": test, "clean": clean, "song": song_texts(args.song, data, None)}
+    t0 = time.perf_counter()
+    kn, discount = fit_ngram(tok, split, data, args.kn_cache)
+    fit_s = time.perf_counter() - t0
+    log(f"5-gram ready in {fit_s:.0f}s")
+    out: dict[str, Any] = {"ngram": {"order": 5, "discount": discount, "fit_seconds": fit_s}}
+    for name, texts in sets.items():
+        if not texts:
+            continue
+        texts = texts[: args.max_test] if args.max_test else texts
+        chars = body_chars(texts)
+        unk = getattr(tok, "unk_id", None)
+        n_unk = sum(1 for t in texts for i in tok.encode(split_prefix(t)[2]) if i == unk)
+        model_bits = neural_body_bits(lm, texts) / chars
+        ngram_bits = ngram_body_bits(kn, tok, texts) / chars
+        log(f"bits on {name}: {model_bits:.3f} (5-gram {ngram_bits:.3f})")
+        out[name] = {"poems": len(texts), "of": len(sets[name]), "chars": chars, "unk_share": n_unk / chars,
+                     "model_bits_per_char": model_bits, "ngram_bits_per_char": ngram_bits,
+                     "gain_vs_ngram_pct": 100 * (1 - model_bits / ngram_bits)}
     return out
 
 
-def evaluate(model_dir: Path, args: argparse.Namespace, path: Path) -> dict[str, Any]:
-    lm = load_model(model_dir, expect_kind="poem")
-    data, notes = corpus_options(lm, model_dir, args.corpus, path)
+# ---------------------------------------------------------------- poems as poets judge them
+
+
+def judge(poems: list[str], form: str, train_lines: set[str] | None) -> dict[str, float]:
+    """Per-form rates (percent of poems) of the classical criteria; see the module doc."""
+    f = get_form(form)
+    n = rhyme = repeat = rhyme_ok = first = tonal = inline = 0
+    lines_total = copied = 0
+    for text in poems:
+        lines = body_lines(text)
+        if len(lines) != f.lines or any(len(ln) != f.chars_per_line for ln in lines):
+            continue
+        n += 1
+        even = [ln[-1] for ln in lines[1::2]]
+        common = frozenset.intersection(*(pingshui.pingshui_groups(c) for c in even))
+        rhyme += bool(common)
+        first_rhymes = bool(common & pingshui.pingshui_groups(lines[0][-1]))
+        first += first_rhymes
+        ends = even + ([lines[0][-1]] if first_rhymes else [])
+        repeated = len(set(ends)) < len(ends)
+        repeat += repeated
+        rhyme_ok += bool(common) and not repeated
+        tonal += not pingshui.best_pattern(lines)[1]
+        inline += any(pingshui.repeated_in_line(ln) for ln in lines)
+        if train_lines is not None:
+            lines_total += len(lines)
+            copied += sum(ln in train_lines for ln in lines)
+    pct = (lambda k: 100 * k / n) if n else (lambda k: float("nan"))
+    out = {"poems": n, "rhyme_pct": pct(rhyme), "repeated_rhyme_char_pct": pct(repeat),
+           "rhyme_no_repeat_pct": pct(rhyme_ok), "first_line_rhyme_pct": pct(first), "tonal_pct": pct(tonal),
+           "inline_repeat_pct": pct(inline)}
+    if train_lines is not None:
+        out["copied_lines_pct"] = 100 * copied / max(1, lines_total)
+    return out
+
+
+def real_poems(split, n: int) -> dict[str, list[str]]:  # noqa: ANN001
+    tags = {FORM_TAGS[(get_form(f).lines, get_form(f).chars_per_line)]: f for f in CHINESE_FORMS}
+    out: dict[str, list[str]] = {f: [] for f in CHINESE_FORMS}
+    for p, _ in split["test"]:
+        form = tags.get(form_tag(p.text))
+        if form and len(out[form]) < n:
+            out[form].append(p.text)
+    return out
+
+
+def write(lm: LoadedModel, form: str, opts: dict[str, bool], n: int, gen_batch: int, seed: int) -> tuple[list[str], float]:
+    poems: list[str] = []
     t0 = time.perf_counter()
-    train, test = load_split(data)
+    while len(poems) < n:
+        k = min(gen_batch, n - len(poems))
+        poems += write_poems(lm, PoemRequest(form=form, **opts), num=k, seed=seed + len(poems))
+    return poems, (time.perf_counter() - t0) / n
+
+
+def evaluate(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    lm = load_model(model_dir, expect_kind="poem")
+    data = data_options(lm)
+    split = load_split(data)
+    notes = []
     recorded = ((lm.meta.get("corpus") or {}).get("splits") or {}).get("test", {}).get("docs")
-    if recorded is not None and recorded != len(test):
-        notes.append(f"held-out split has {len(test)} poems but training recorded {recorded}")
-    scored = test[: args.max_test] if args.max_test else test
-    t1 = time.perf_counter()
-    bits = heldout_bits(lm, scored)
-    bits["seconds"] = time.perf_counter() - t1
-    train_lines = {h for t in train for h in half_lines(t) if h}
-    gen = forms(lm, train_lines, args.poems, args.gen_batch, args.seed)
-    cfg = lm.model.config
-    return {
-        "model": str(model_dir), "model_name": lm.meta.get("model_name", type(lm.model).__name__),
-        "architecture": getattr(cfg, "cell", None) or lm.meta.get("model_name", type(lm.model).__name__),
-        "model_config": dict(vars(cfg)), "parameters": lm.model.num_parameters(),
-        "tokenizer": lm.tokenizer.kind, "vocab_size": lm.tokenizer.vocab_size,
-        "trained_steps": lm.meta.get("trained_steps", lm.meta.get("step")),
-        "corpus": data["corpus"], "with_title": data["with_title"], "with_author": data["with_author"],
-        "split": {"train": len(train), "test": len(test), "scored": len(scored),
-                  "matches_training": recorded == len(test) if recorded is not None else None,
-                  "read_seconds": t1 - t0},
-        "heldout": bits, "forms": gen, "notes": notes,
+    if recorded is not None and recorded != len(split["test"]):
+        notes.append(f"held-out split has {len(split['test'])} poems but training recorded {recorded}: the model "
+                     "was trained on another split (its held-out numbers may be optimistic)")
+    train_lines = {h for _, t in split["train"] for h in half_lines(t) if h}
+    result: dict[str, Any] = {
+        "model": str(model_dir), "parameters": lm.model.num_parameters(), "model_config": dict(vars(lm.model.config)),
+        "vocab_size": lm.tokenizer.vocab_size, "trained_steps": lm.meta.get("trained_steps"),
+        "data": {k: data.get(k) for k in ("with_title", "control", "min_freq", "valid_frac", "test_frac")},
+        "split": {k: len(v) for k, v in split.items()}, "notes": notes,
     }
-
-
-def label(model_dir: Path) -> str:
-    """A short name: the directory, or RUN for RUN/model."""
-    return model_dir.parent.name if model_dir.name == "model" else model_dir.name
+    if not args.no_bits:
+        result["bits"] = bits_table(lm, split, data, args)
+    judged: dict[str, dict[str, Any]] = {}
+    for form in CHINESE_FORMS if not args.no_poems else ():
+        judged[form] = {}
+        for cond, opts in CONDITIONS.items():
+            n = args.poems if not opts or args.constrained_poems is None else args.constrained_poems
+            poems, s_per_poem = write(lm, form, opts, n, args.gen_batch, args.seed)
+            judged[form][cond] = {**judge(poems, form, train_lines), "s_per_poem": s_per_poem, "example": poems[0]}
+            log(f"{form} {cond}: {len(poems)} poems, {s_per_poem:.2f} s/poem")
+    result["forms"] = judged
+    return result
 
 
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    path = corpus_file(args.corpus)
-    if path is None:
-        print(f"poetry_tang: skipped, the Tang corpus {args.corpus!r} is not on this machine "
-              "(the tang corpus ships with muse: muse corpora list)")
+    try:
+        iter_corpus_poems("tang")
+    except MuseError as e:
+        print(f"poetry_tang: skipped ({e})")
         return
-    dirs = args.models or DEFAULT_MODELS
-    results, rows = [], []
+    dirs = args.models or [SHIPPED_DIR / "poem-tang"]
+    results = []
     for d in dirs:
-        if not d.exists():
-            if args.models is not None or d not in OPTIONAL_DEFAULTS:
-                print(f"poetry_tang: skipped {d} (not found)")
-            continue
         try:
-            r = evaluate(d, args, path)
+            results.append(evaluate(d, args))
         except MuseError as e:
             print(f"poetry_tang: skipped {d}: {e}")
-            continue
-        results.append(r)
-        for note in r["notes"]:
-            print(f"note ({d}): {note}")
-        for form, g in r["forms"].items():
-            rows.append([label(d), f"{r['architecture']} {r['parameters'] / 1e6:.2f}M",
-                         f"{r['heldout']['bits_per_char']:.3f}", form,
-                         f"{g['compliant_pct']:.1f}% ({g['compliant']}/{g['poems']})",
-                         f"{g['s_per_poem']:.3f}", f"{g['copied_half_lines_pct']:.1f}%"])
     if not results:
-        print("poetry_tang: no model to evaluate (train one: muse train poem --corpus tang --out runs/tang)")
         return
+    # real poems of each form from the (first model's) test split, judged the same way
+    lm0 = load_model(dirs[0], expect_kind="poem")
+    split0 = load_split(data_options(lm0))
+    real = {form: judge(texts, form, None) for form, texts in real_poems(split0, args.poems).items()}
     env = environment()
-    print(f"poetry_tang: torch {env['torch']}, {env['torch_threads']} threads, {env['cpu']}, "
-          f"load {env['load_average']}; held-out poems scored: {results[0]['split']['scored']} of {results[0]['split']['test']}")
-    header = ["model", "params", "held-out bits/char", "form", "compliant", "s/poem", "copied half-lines"]
-    print(markdown_table(header, rows))
+    print(f"poetry_tang: torch {env['torch']}, {env['torch_threads']} threads, load {env['load_average']}")
+    rows = []
+    for r in results:
+        for note in r["notes"]:
+            print(f"note ({r['model']}): {note}")
+        name = Path(r["model"]).parent.name if Path(r["model"]).name == "model" else Path(r["model"]).name
+        for form in CHINESE_FORMS:
+            for cond, g in r["forms"].get(form, {}).items():
+                rows.append([name, form, cond, f"{g['rhyme_pct']:.1f}", f"{g['repeated_rhyme_char_pct']:.1f}",
+                             f"{g['rhyme_no_repeat_pct']:.1f}", f"{g['first_line_rhyme_pct']:.1f}",
+                             f"{g['tonal_pct']:.1f}", f"{g['inline_repeat_pct']:.1f}", f"{g['copied_lines_pct']:.1f}"])
+    for form in CHINESE_FORMS:
+        g = real[form]
+        rows.append(["real Tang (test split)", form, f"{g['poems']} poems", f"{g['rhyme_pct']:.1f}",
+                     f"{g['repeated_rhyme_char_pct']:.1f}", f"{g['rhyme_no_repeat_pct']:.1f}",
+                     f"{g['first_line_rhyme_pct']:.1f}", f"{g['tonal_pct']:.1f}", f"{g['inline_repeat_pct']:.1f}", "-"])
+    print(markdown_table(["model", "form", "written", "rhyme %", "rhyme char repeated %", "rhyme, no repeat %",
+                          "line 1 rhymes %", "平仄 %", "char twice in a line %", "copied lines %"], rows))
+    bit_rows = []
+    for r in results:
+        for name in ("test", "clean", "song"):
+            b = r.get("bits", {}).get(name)
+            if b:
+                bit_rows.append([Path(r["model"]).name, name, f"{b['poems']}/{b['of']}", f"{b['model_bits_per_char']:.3f}",
+                                 f"{b['ngram_bits_per_char']:.3f}", f"{b['gain_vs_ngram_pct']:.1f}",
+                                 f"{100 * b['unk_share']:.2f}"])
+    if bit_rows:
+        print(markdown_table(["model", "set", "poems", "model bits/char", "KN 5-gram bits/char", "gain %", "unk %"],
+                             bit_rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": "poetry_tang", "quick": args.quick, "environment": env, "corpus": str(path),
-               "poems_per_form": args.poems, "gen_batch": args.gen_batch, "seed": args.seed, "models": results}
+    payload = {"benchmark": "poetry_tang", "quick": args.quick, "environment": env, "poems_per_form": args.poems,
+               "seed": args.seed, "models": results, "real": real}
     args.out.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"results: {args.out}")
 

@@ -44,8 +44,8 @@ def main() -> None:
             "model_config": json.loads(json.dumps(vars(loaded.model.config)))}
     rows = list(csv.DictReader(open(a.run / "metrics.csv")))
     last = torch.load(a.run / "checkpoints" / "last.pt", weights_only=True, map_location="cpu")
-    n_params = sum(v.numel() for k, v in last["model"].items())
-    size_mb = sum(v.numel() * v.element_size() for v in loaded.model.state_dict().values()) / 1e6
+    n_params = sum(p.numel() for p in loaded.model.parameters())  # a tied embedding counts once
+    size_mb = sum(p.numel() * p.element_size() for p in loaded.model.parameters()) / 1e6
     if size_mb > a.max_mb:
         raise SystemExit(f"{a.name}: {size_mb:.1f} MB is over the {a.max_mb} MB limit")
     best = meta.get("best_valid_loss")

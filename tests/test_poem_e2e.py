@@ -216,9 +216,9 @@ def test_cli_form_the_vocabulary_cannot_write(capsys, english_model):
 
 
 @pytest.mark.parametrize("args, problem", [
-    (["--num", "0"], "--num must be at least 1"),
+    (["--num", "0"], "--num: must be >= 1"),
     (["--form", "wulv", "--max-tokens", "30"], "max_tokens=30"),
-    (["--lines", "0"], "at least one line"),
+    (["--lines", "0"], "--lines: must be >= 1"),
     (["--lines", "4", "--rhyme-scheme", "ABC"], "'ABC'"),
     (["--form", "wujue", "--prompt", "床前明月光光"], "breaks the requested form"),
     (["--acrostic", "春江"], "needs a form"),
@@ -287,11 +287,70 @@ def test_a_form_request_never_runs_out_of_tokens_by_default():
         write_poems("poem-english", PoemRequest(lines=8, rhyme_scheme="AABB"), max_tokens=40, seed=0)
 
 
-def test_a_title_conditions_a_model_trained_with_titles_and_is_refused_by_others(tmp_path):
+def test_a_title_conditions_a_model_trained_with_titles_and_is_refused_by_others(tmp_path, tang_model):
     run = tmp_path / "titled"
     train("poem", corpus=str(TANG), out=run, steps=6, batch_size=8,
           overrides=[*TINY, f"data.cache_dir={tmp_path / 'cache'}", "data.with_title=true"])
     poem = write_poems(run / "model", PoemRequest(form="wujue", title="春望"), seed=0)[0]
     assert len(poem.split("\n")) == 4 and "春望" not in poem  # the title conditions; it is not in the poem
     with pytest.raises(ConfigError, match="not trained with titles"):
-        write_poems("poem-tang", PoemRequest(form="wujue", title="春望"), seed=0)
+        write_poems(tang_model, PoemRequest(form="wujue", title="春望"), seed=0)
+
+
+def test_a_form_control_model_reads_the_form_and_title_it_is_asked_for(tmp_path):
+    """data.control=form: each document's prefix names its form; generation writes the request's form tag."""
+    from muse.poetry.compose import _prompt_ids
+    from muse.poetry.corpora import PREFIX_SEP
+
+    run = tmp_path / "control"
+    train("poem", corpus=str(TANG), out=run, steps=30, batch_size=8,
+          overrides=[*TINY, f"data.cache_dir={tmp_path / 'cache'}", "data.with_title=true", "data.control=form"])
+    lm = load_model(run / "model", expect_kind="poem")
+    recipe = json.loads((run / "model" / "recipe.json").read_text(encoding="utf-8"))
+    assert recipe["data"]["control"] == "form" and lm.meta["data"]["control"] == "form"
+    tok = lm.tokenizer
+    ids = _prompt_ids(tok, PoemRequest(form="qilv", title="登高"), lm.meta["data"])
+    assert tok.decode(ids[1:]) == f"登高\n\n七律{PREFIX_SEP}"
+    assert tok.decode(_prompt_ids(tok, PoemRequest(form="wujue"), lm.meta["data"])[1:]) == f"\n\n五绝{PREFIX_SEP}"
+    for form in FORMS:
+        poems = write_poems(lm, PoemRequest(form=form, title="登高", rhyme=True, tonal=True), num=2, seed=1)
+        for p in poems:
+            assert check_chinese_form(p, form, rhyme=True, tonal=True, repeats=False) == [], p
+            assert "登高" not in p and PREFIX_SEP not in p
+    # a free poem: the model writes the tag itself, and only the body comes back
+    free = write_poems(lm, PoemRequest(title="登高"), seed=2, max_tokens=60)[0]
+    assert PREFIX_SEP not in free and not free.startswith("登高")
+    with pytest.raises(ConfigError, match="data.control must be one of none, form"):
+        train("poem", corpus=str(TANG), out=tmp_path / "bad", steps=1, batch_size=8,
+              overrides=[*TINY, f"data.cache_dir={tmp_path / 'cache'}", "data.control=title"])
+
+
+def test_cli_classical_and_modern_rhyme_options(capsys, tang_run):
+    base = ["poem", "--model", tang_run / "model", "--form", "qijue", "--rhyme", "--num", "3", "--seed", "4"]
+    code, out, err = cli(capsys, *base, "--tonal")
+    assert code == 0, err
+    for p in out.strip("\n").split("\n\n"):
+        assert check_chinese_form(p, "qijue", rhyme=True, tonal=True, repeats=False) == [], p
+    code, out, err = cli(capsys, *base, "--no-first-line-rhyme")
+    assert code == 0, err
+    assert all(check_chinese_form(p, "qijue", rhyme=True, first_line_rhyme=False) == []
+               for p in out.strip("\n").split("\n\n")), out
+    code, out, err = cli(capsys, *base, "--rhyme-system", "modern")
+    assert code == 0, err
+    assert all(check_chinese_form(p, "qijue", rhyme=True, rhyme_system="modern") == []
+               for p in out.strip("\n").split("\n\n")), out
+
+
+def test_cli_english_rhymes_and_metre_with_the_shipped_model(capsys, tmp_path):
+    """`muse poem --rhyme-scheme ABAB --meter iambic --feet 4`: rhymed, iambic; --stream prints the same poem."""
+    from muse.poetry.english import check_english_form
+
+    out = tmp_path / "poem.txt"
+    args = ["poem", "--lines", "4", "--rhyme-scheme", "ABAB", "--meter", "iambic", "--feet", "4", "--seed", "5"]
+    code, printed, err = cli(capsys, *args, "--out", out)
+    assert code == 0, err
+    poem = out.read_text(encoding="utf-8").strip()
+    assert printed.strip() == poem
+    assert check_english_form(poem, lines=4, rhyme_scheme="ABAB", meter="iambic", feet=4, max_line_chars=70) == []
+    code, streamed, err = cli(capsys, *args, "--stream")
+    assert code == 0 and streamed.strip() == poem, err

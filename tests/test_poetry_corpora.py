@@ -165,6 +165,40 @@ def test_poem_ids_are_a_function_of_content_and_splits_cannot_drift(tmp_path):
     assert {k: split_of(k, 0.3, 0.3) for k in ids_a} == {k: split_of(k, 0.3, 0.3) for k in ids_b}
 
 
+def test_split_of_a_fixture_poem_is_pinned_wherever_its_file_lives(tmp_path):
+    """Pinned values: an id or split that changes (a path or an order in the hash) fails here."""
+    from muse.data.store import split_of
+
+    src = FIX / "tang_sample.jsonl"
+    moved = tmp_path / "renamed" / "corpus-elsewhere.jsonl"
+    moved.parent.mkdir()
+    shutil.copyfile(src, moved)
+    for path in (src, moved):
+        poem = next(p for p in read_poems(path) if p.title == "静夜思")
+        assert poem.id is None and poem.stable_id() == "4c464bdce29d201d"
+        assert split_of(poem.stable_id(), 0.3, 0.3) == "test" and split_of(poem.stable_id()) == "train"
+    # the shipped corpus's own ids (content hashes, see corpora/tang/SOURCE) and their 5 % / 5 % split
+    assert split_of("ad84a46b903f") == "train" and split_of("637544a863e3") == "test"
+
+
+def test_form_tags_and_the_control_prefix():
+    from muse.poetry.corpora import form_tag, prefix_tag
+
+    wujue = "白日依山尽，\n黄河入海流。\n欲穷千里目，\n更上一层楼。"
+    assert form_tag(wujue) == "五绝"
+    assert form_tag(wujue.replace("尽", "尽了")) == "杂言"
+    assert form_tag("\n".join(["春风不度玉门关，"] * 8)) == "七律"
+    assert form_tag("\n".join(["春风玉门关，"] * 6)) == "五言" and form_tag("") == "杂言"
+    poem = Poem(wujue, "登鹳雀楼", "王之涣", "x")
+    text = poem_to_text(poem, with_title=True, control="form")
+    assert text == f"登鹳雀楼\n\n五绝{PREFIX_SEP}{wujue}"
+    assert split_prefix(text) == ("登鹳雀楼", None, wujue) and prefix_tag(text) == "五绝"
+    assert poem_to_text(poem, control="form") == f"\n\n五绝{PREFIX_SEP}{wujue}"
+    assert prefix_tag(poem_to_text(poem, with_title=True)) is None and prefix_tag(wujue) is None
+    with pytest.raises(DataError, match="data.control must be one of none, form"):
+        poem_to_text(poem, control="title")
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),

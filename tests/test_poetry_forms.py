@@ -10,6 +10,7 @@ from muse.poetry.corpora import poem_to_text, prompt_prefix, read_poems, split_p
 from muse.tokenizers.scripts import is_cjk_ideograph
 from muse.poetry.english import EnglishFormConstraint, check_english_form, expand_rhyme_scheme
 from muse.poetry.forms import FORMS, ChineseFormConstraint, check_chinese_form, get_form
+from muse.poetry.pingshui import best_pattern, pingshui_groups, repeated_in_line
 from muse.poetry.rhyme import final_word, rhyme_group, tone_class, words_rhyme
 from muse.tokenizers.char import CharTokenizer
 from muse.tokenizers.spm import SentencePieceTokenizer
@@ -64,13 +65,18 @@ def test_random_model_always_writes_the_form(zh_tok, form):
     for k in range(200):
         c, opts = (full, dict(acrostic=acrostic, rhyme=True, tonal=True)) if k % 2 else (plain, {})
         text = zh_tok.decode(random_poem(c, zh_tok, [zh_tok.bos_id], rng))
-        assert check_chinese_form(text, form, **opts) == [], text
+        assert check_chinese_form(text, form, repeats=False, **opts) == [], text
         lines = text.split("\n")
         assert len(lines) == f.lines and all(len(ln) == f.chars_per_line + 1 for ln in lines)
         assert all(ln[-1] == ("，" if i % 2 == 0 else "。") for i, ln in enumerate(lines))
+        assert all(not repeated_in_line(ln[:-1]) for ln in lines)
         if opts:
             assert "".join(ln[0] for ln in lines) == acrostic
-            assert len({rhyme_group(ln[-2]) for ln in lines[1::2]}) == 1
+            rhymes = [ln[-2] for i, ln in enumerate(lines) if i % 2 or (i == 0 and f.chars_per_line == 7)]
+            assert len(set(rhymes)) == len(rhymes)  # no rhyme character twice
+            assert frozenset.intersection(*(pingshui_groups(ch) for ch in rhymes))  # one 平水韵 level-tone group
+            body = [ln[:-1] for ln in lines]
+            assert best_pattern(body, "BD" if f.chars_per_line == 7 else "AC")[1] == []
 
 
 def test_mask_only_allows_chinese_characters_where_a_character_is_due(zh_tok):
@@ -102,11 +108,16 @@ def test_title_prefix_and_partial_prompt(zh_tok):
 
 
 def test_rhyme_follows_line_two(zh_tok):
-    c = ChineseFormConstraint(zh_tok, "wujue", rhyme=True)
+    modern = ChineseFormConstraint(zh_tok, "wujue", rhyme=True, rhyme_system="modern", repeats=True)
     seq = [zh_tok.bos_id, *zh_tok.encode("床前明月光，\n疑是地上霜。\n举头望明月，\n低头思故")]
-    allowed = {zh_tok.id_to_token(i) for i in c.allowed(seq).nonzero().flatten().tolist()}
+    allowed = {zh_tok.id_to_token(i) for i in modern.allowed(seq).nonzero().flatten().tolist()}
     assert "乡" in allowed and "月" not in allowed
     assert allowed == {ch for ch in zh_tok.chars if is_cjk_ideograph(ch) and rhyme_group(ch) == "唐"}
+    classical = ChineseFormConstraint(zh_tok, "wujue", rhyme=True)
+    allowed = {zh_tok.id_to_token(i) for i in classical.allowed(seq).nonzero().flatten().tolist()}
+    # 霜 set 下平七阳; 霜 and line 1's 光 are used (no 重韵), and no character twice in a line
+    want = {ch for ch in zh_tok.chars if "下平七阳" in pingshui_groups(ch)} - {"霜", "光"} - set("低头思故")
+    assert "乡" in allowed and allowed == want
 
 
 def test_constraint_errors_before_generation(zh_tok):
@@ -130,9 +141,14 @@ def test_constraint_errors_before_generation(zh_tok):
 def test_checker_on_classical_poems():
     poems = {p.title: p.text for p in read_poems(FIX / "tang_sample.jsonl")}
     assert check_chinese_form(poems["静夜思"], "五绝", rhyme=True, acrostic="床疑举低") == []
-    assert check_chinese_form(poems["黄鹤楼"], "qilv", rhyme=True) == []  # line 7 ends with "？"
-    # 回 (微) and 来 (开) do not rhyme in modern Mandarin
-    assert any(v.startswith("line 4") for v in check_chinese_form(poems["登高"], "qilv", rhyme=True))
+    # line 7 ends with "？"; line 1 (去) does not rhyme, as 七言 usually do
+    assert check_chinese_form(poems["黄鹤楼"], "qilv", rhyme=True, first_line_rhyme=False) == []
+    assert check_chinese_form(poems["黄鹤楼"], "qilv", rhyme=True) == [
+        "line 1: '去' is not a level-tone (平声) rhyme character"]
+    # 哀 回 来 台 杯 are all 上平十灰; 回 (微) and 来 (开) do not rhyme in modern Mandarin
+    assert check_chinese_form(poems["登高"], "qilv", rhyme=True, tonal=True) == []
+    assert any(v.startswith("line 4") for v in check_chinese_form(poems["登高"], "qilv", rhyme=True,
+                                                                  rhyme_system="modern"))
     assert check_chinese_form(poems["春望"], "wujue")[0] == "expected 4 lines for a 五言绝句, got 8"
     couplet_layout = "床前明月光，疑是地上霜。\n举头望明月，低头思故乡。"
     assert check_chinese_form(couplet_layout, "wujue") == []
@@ -141,8 +157,19 @@ def test_checker_on_classical_poems():
     assert any("line 3" in v and "should end with ，" in v for v in bad)
     assert any("other than 汉字" in v for v in bad)
     assert any("acrostic character '春'" in v for v in bad)
-    tonal = check_chinese_form(poems["春晓"], "wujue", tonal=True)
+    tonal = check_chinese_form(poems["春晓"], "wujue", tonal=True, rhyme_system="modern")
     assert "line 3: character 2 '来' should be 仄" in tonal
+    # 春晓 and 江雪 are 古绝 with oblique rhymes; 登鹳雀楼, 相思 and 春望 are regulated
+    for title, form in [("登鹳雀楼", "wujue"), ("相思", "wujue"), ("春望", "wulv"), ("早发白帝城", "qijue")]:
+        assert check_chinese_form(poems[title], form, rhyme=True, tonal=True) == [], title
+    assert "line 2: '鸟' is not a level-tone (平声) rhyme character" in check_chinese_form(poems["春晓"], "wujue",
+                                                                                        rhyme=True)
+    # 黄鹤楼 line 3 黄鹤一去不复返: the famous 拗句 (去 where 平 is due)
+    assert "line 3 (C 仄仄平平平仄仄): character 4 '去' should be 平" in check_chinese_form(poems["黄鹤楼"], "qilv",
+                                                                                          tonal=True)
+    assert check_chinese_form("白日依山依，\n黄河入海流。\n欲穷千里目，\n更上一层楼。", "wujue", repeats=False) == [
+        "line 1 '白日依山依，': 依 written twice"]
+    assert check_chinese_form(poems["春晓"], "wujue", repeats=False) == []  # 处处 is a 叠字
 
 
 def test_rhyme_and_tone_helpers():

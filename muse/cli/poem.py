@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from muse.cli.options import add_device_flag, add_generation_flags, generation_overrides, resolve_device, subparser
+from muse.cli.options import (add_device_flag, add_generation_flags, at_least, generation_overrides, resolve_device,
+                              subparser)
 
 SAMPLING = ("temperature", "top_k", "top_p", "repetition_penalty", "num_beams", "max_new_tokens", "seed")
 """The settings :func:`muse.poetry.compose.write_poems` takes."""
@@ -15,6 +16,7 @@ EXAMPLES = (
     "muse poem --form qijue --rhyme --tonal --num 3",
     "muse poem --form wujue --acrostic 春夏秋冬 --seed 7 --out poems.txt",
     "muse poem --lines 4 --rhyme-scheme AABB --temperature 0.7 --top-p 0.9 --stream",
+    "muse poem --rhyme-scheme sonnet --meter iambic --seed 3",
 )
 
 
@@ -27,14 +29,22 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--prompt", default="", help="text the poem starts with")
     p.add_argument("--prompt-file", help="read the prompt from a UTF-8 file")
     p.add_argument("--title", help="title to condition on (models trained with data.with_title=true)")
-    p.add_argument("--num", type=int, default=1)
+    p.add_argument("--num", type=at_least(1), default=1)
     p.add_argument("--form", choices=["wujue", "qijue", "wulv", "qilv"], help="Chinese form: 5/7 chars x 4/8 lines")
     p.add_argument("--acrostic", help="head characters/letters of the lines, e.g. 春夏秋冬 or LOVE")
-    p.add_argument("--rhyme", action="store_true", help="Chinese forms: even lines share one rhyme group")
-    p.add_argument("--tonal", action="store_true", help="Chinese forms: simple 平仄 pattern")
-    p.add_argument("--lines", type=int, help="English: number of lines")
-    p.add_argument("--stanza", type=int, help="English: blank line every N lines")
-    p.add_argument("--rhyme-scheme", help="English end rhymes, e.g. AABB or ABAB")
+    p.add_argument("--rhyme", action="store_true", help="Chinese forms: even lines (and line 1 of 七言) end in one "
+                                                       "平水韵 level-tone group, no rhyme character twice")
+    p.add_argument("--tonal", action="store_true", help="Chinese forms: regulated 平仄 patterns by classical tones")
+    p.add_argument("--rhyme-system", choices=["pingshui", "modern"], default="pingshui",
+                   help="Chinese forms: classical 平水韵 (default) or modern 中华新韵 rhymes and Mandarin tones")
+    p.add_argument("--no-first-line-rhyme", dest="first_line_rhyme", action="store_const", const=False,
+                   default=None, help="Chinese forms with --rhyme: line 1 of 七言 need not rhyme")
+    p.add_argument("--lines", type=at_least(1), help="English: number of lines")
+    p.add_argument("--stanza", type=at_least(1), help="English: blank line every N lines")
+    p.add_argument("--rhyme-scheme", help="English end rhymes, e.g. AABB, ABAB, 'ABAB CDCD EFEF GG' or a name: "
+                                          "sonnet, petrarchan, limerick, couplets (gives --lines when left out)")
+    p.add_argument("--meter", choices=["iambic"], help="English: every line iambic (CMU stresses)")
+    p.add_argument("--feet", type=int, help="English, with --meter: feet per line (default 5, pentameter)")
     p.add_argument("--stream", action="store_true", help="print the poem as it is written (sampling only, "
                                                          "no beam search)")
     p.add_argument("--out", help="also write the poems to this UTF-8 text file")
@@ -46,11 +56,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from muse.core.files import check_output_file, write_text
     from muse.errors import ConfigError, DataError
     from muse.poetry.compose import PoemRequest, stream_poem, write_poems
 
     if args.num < 1:
         raise ConfigError(f"--num must be at least 1, got {args.num}")
+    if args.out:
+        check_output_file(args.out)
+    device = resolve_device(args.device)
     prompt = args.prompt
     if args.prompt_file:
         try:
@@ -60,10 +74,12 @@ def run(args: argparse.Namespace) -> int:
         if not prompt.strip():
             raise DataError("prompt file is empty", args.prompt_file)
     req = PoemRequest(prompt=prompt, title=args.title, form=args.form, acrostic=args.acrostic, rhyme=args.rhyme,
-                      tonal=args.tonal, lines=args.lines, stanza=args.stanza, rhyme_scheme=args.rhyme_scheme)
+                      tonal=args.tonal, rhyme_system=args.rhyme_system, first_line_rhyme=args.first_line_rhyme,
+                      lines=args.lines, stanza=args.stanza, rhyme_scheme=args.rhyme_scheme,
+                      meter=args.meter, feet=args.feet)
     kw = generation_overrides(args, rename=API_NAMES)
     kw.pop("seed", None)
-    kw["device"] = resolve_device(args.device)
+    kw["device"] = device
     poems = []
     if args.stream:
         if kw.pop("beam_size", 1) > 1:
@@ -80,6 +96,5 @@ def run(args: argparse.Namespace) -> int:
         poems = write_poems(args.model, req, num=args.num, seed=args.seed, **kw)
         print("\n\n".join(poems))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text("\n\n".join(poems) + "\n", encoding="utf-8")
+        write_text(args.out, "\n\n".join(poems) + "\n")
     return 0

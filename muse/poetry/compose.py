@@ -9,7 +9,7 @@ from muse.errors import ConfigError, ConstraintError
 
 from muse.sampling.constraints import Constraint
 from muse.sampling.sampler import generate, stream_generate
-from muse.poetry.corpora import prompt_prefix
+from muse.poetry.corpora import PREFIX_SEP, prompt_prefix
 from muse.tokenizers.scripts import is_cjk_ideograph
 from muse.recipes.hub import LoadedModel, load_model
 
@@ -24,10 +24,11 @@ class PoemRequest:
     """What to write. Unset fields mean 'no constraint'.
 
     ``form``, ``rhyme`` and ``tonal`` are for Chinese regulated verse;
-    ``lines``, ``stanza`` and ``rhyme_scheme`` for English poems; ``acrostic``
-    for both. Every constraint is hard: each poem :func:`muse.write_poems`
-    returns obeys it (check with :func:`muse.check_chinese_form` or
-    :func:`muse.check_english_form`).
+    ``lines``, ``stanza``, ``rhyme_scheme``, ``meter`` and ``feet`` for English
+    poems; ``acrostic`` for both. Every constraint is hard: each poem
+    :func:`muse.write_poems` returns obeys it (check with
+    :func:`muse.check_chinese_form` or :func:`muse.check_english_form`). English
+    requests need a character-level model (the shipped ``poem-english``).
 
     Example:
         >>> import muse
@@ -36,6 +37,10 @@ class PoemRequest:
         >>> muse.check_chinese_form(poem, "qijue", acrostic="春江花月", rhyme=True)
         []
         >>> quatrain = muse.write_poems(request=muse.PoemRequest(lines=4, rhyme_scheme="AABB"), seed=0)[0]
+        >>> iambs = muse.PoemRequest(lines=4, rhyme_scheme="ABAB", meter="iambic", feet=4)
+        >>> muse.check_english_form(muse.write_poems(request=iambs, seed=0)[0], lines=4, rhyme_scheme="ABAB",
+        ...                         meter="iambic", feet=4)
+        []
     """
 
     prompt: str = ""
@@ -47,15 +52,26 @@ class PoemRequest:
     acrostic: str | None = None
     """Line i begins with the i-th character (Chinese: needs ``form``) or letter (English, either case)."""
     rhyme: bool = False
-    """Chinese forms: lines 2, 4 (6, 8) end in characters of one rhyme group (中华新韵)."""
+    """Chinese forms: lines 2, 4 (6, 8), and line 1 of 七言, end in one 平水韵 level-tone group, no rhyme
+    character twice (``rhyme_system="modern"``: lines 2, 4 (6, 8) in one 中华新韵 group)."""
     tonal: bool = False
-    """Chinese forms: the level/oblique (平仄) pattern on the 2nd, 4th (and 6th) characters."""
+    """Chinese forms: every line follows a regulated 平仄 pattern by classical tones (一三五不论, no 孤平)."""
+    rhyme_system: str = "pingshui"
+    """Chinese forms: ``pingshui`` (classical rhymes and tones) or ``modern`` (中华新韵, Mandarin tones)."""
+    first_line_rhyme: bool | None = None
+    """Chinese forms with ``rhyme``: line 1 rhymes too. None: the usual (七言 yes, 五言 no)."""
     lines: int | None = None
     """English: number of lines (None: the acrostic's length, or unconstrained)."""
     stanza: int | None = None
     """English: a blank line after every ``stanza`` lines (None: no stanza breaks)."""
     rhyme_scheme: str | None = None
-    """English: e.g. "AABB", "ABAB" ("-" = unrhymed line); a shorter scheme repeats with fresh rhymes."""
+    """English: e.g. "AABB", "ABAB", "ABAB CDCD EFEF GG" ("-" = unrhymed line; a shorter scheme repeats with
+    fresh rhymes) or a name: "sonnet", "petrarchan", "limerick", "couplets". Lines are then written one at a time
+    and each rhyme word is one the model finds likely where it stands. None: no end rhymes."""
+    meter: str | None = None
+    """English: "iambic" makes every line iambic (CMU stresses; see :mod:`muse.poetry.meter`). None: free."""
+    feet: int | None = None
+    """English, with ``meter``: feet per line (None: 5, pentameter)."""
 
     @property
     def chinese(self) -> bool:
@@ -66,21 +82,26 @@ class PoemRequest:
 def default_model_for(req: PoemRequest) -> str:
     return DEFAULT_CHINESE_MODEL if req.chinese else DEFAULT_ENGLISH_MODEL
 
-def build_constraints(tok, req: PoemRequest, words: list[str] | None = None) -> list[Constraint]:  # noqa: ANN001
+def build_constraints(tok, req: PoemRequest, words: list[str] | None = None,  # noqa: ANN001
+                      control: str = "none") -> list[Constraint]:
     """Form constraints for the request; ConstraintError before generation when impossible.
 
     ``words`` (the model's corpus vocabulary, when it ships one) limits English rhyme words.
+    ``control="form"`` (the model's ``data.control``): a free poem's form tag must be a known one.
     """
     if req.form is not None:
         from muse.poetry.forms import ChineseFormConstraint
 
-        return [ChineseFormConstraint(tok, req.form, acrostic=req.acrostic, rhyme=req.rhyme, tonal=req.tonal)]
+        return [ChineseFormConstraint(tok, req.form, acrostic=req.acrostic, rhyme=req.rhyme, tonal=req.tonal,
+                                      rhyme_system=req.rhyme_system, first_line_rhyme=req.first_line_rhyme)]
     if req.acrostic and any(is_cjk_ideograph(c) for c in req.acrostic):
         raise ConfigError("a Chinese acrostic needs a form: add --form wujue|qijue|wulv|qilv")
     if req.tonal or (req.rhyme and req.chinese):
         raise ConfigError("--rhyme/--tonal for Chinese poems need a form: add --form wujue|qijue|wulv|qilv")
     if req.lines is not None or req.stanza is not None or req.rhyme_scheme or req.acrostic:
-        from muse.poetry.english import EnglishFormConstraint
+        from muse.poetry.english import EnglishFormConstraint, english_tokenizer_check
+
+        english_tokenizer_check(tok, req)
 
         kw = dict(lines=req.lines, stanza=req.stanza, rhyme_scheme=req.rhyme_scheme, acrostic=req.acrostic)
         if words:
@@ -89,11 +110,23 @@ def build_constraints(tok, req: PoemRequest, words: list[str] | None = None) -> 
             except ConstraintError:
                 pass  # the corpus vocabulary is too small to rhyme: use the whole pronouncing dictionary
         return [EnglishFormConstraint(tok, **kw)]
+    if control == "form":
+        from muse.poetry.forms import FormTagConstraint
+
+        return [FormTagConstraint(tok)]
     return []
 
-def _prompt_ids(tok, req: PoemRequest) -> list[int]:  # noqa: ANN001
+def _prompt_ids(tok, req: PoemRequest, data: dict | None = None) -> list[int]:  # noqa: ANN001
+    """BOS, the conditioning prefix (title; the form's tag for ``data.control=form`` models), the prompt."""
     text = req.prompt or ""
-    if req.title is not None:
+    control = (data or {}).get("control", "none")
+    if control == "form" and req.form is not None:
+        from muse.poetry.forms import form_control_tag
+
+        text = prompt_prefix(req.title, None, form_control_tag(req.form)) + text
+    elif control == "form" and not text:  # a free poem: the model writes the form's tag (after any title) itself
+        text = "" if req.title is None else prompt_prefix(req.title, None).removesuffix(PREFIX_SEP)
+    elif req.title is not None or (control == "form" and text):
         text = prompt_prefix(req.title, None) + text
     ids = [tok.bos_id]
     if text:
@@ -152,9 +185,10 @@ def write_poems(
         top_p: nucleus sampling threshold in (0, 1].
         repetition_penalty: > 1 discourages characters already written.
         beam_size: beams; 1 samples, > 1 runs beam search (deterministic for a
-            given model and request).
-        max_tokens: most characters (tokens) to write per poem; default from the
-            model (``max_new_tokens``).
+            given model and request); English rhyme schemes and metre sample only.
+        max_tokens: most characters (tokens) to write per poem; None: as many as
+            the request needs (a form sizes its own budget). Too few for the form:
+            ConstraintError.
         seed: random seed; the same seed, model and request give the same poems.
             None: a different result each call.
         device: where the model runs (``"cpu"``, ``"cuda"``...).
@@ -178,12 +212,18 @@ def write_poems(
     base = lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p,
                                         repetition_penalty=repetition_penalty, num_beams=beam_size,
                                         max_new_tokens=max_tokens)
-    constraints = build_constraints(tok, req, words_of(lm))
+    if line_by_line(req):
+        if base.num_beams > 1:
+            raise ConfigError("rhymed or metred English poems are written line by line by sampling; "
+                              "drop --num-beams (beam_size)")
+        return [_decode(tok, p) for p in (_write_lines(lm, req, base, seed if seed is None else seed + k, device,
+                                                       max_tokens) for k in range(num))]
+    constraints = build_constraints(tok, req, words_of(lm), (lm.meta.get("data") or {}).get("control", "none"))
     if max_tokens is None:  # the budget follows the request: a form never runs out of tokens
         bounds = [b for c in constraints if (b := c.max_tokens()) is not None]
         base = replace(base, max_new_tokens=max([base.max_new_tokens, *bounds]))
     max_tokens = base.max_new_tokens
-    prompt = _prompt_ids(tok, req)
+    prompt = _prompt_ids(tok, req, lm.meta.get("data"))
     if len(prompt) > 1 and constraints:
         # the prompt must itself obey the form so far (the title prefix is not part of the form)
         first = prompt.index(tok.sep_id) + 1 if getattr(tok, "sep_id", None) in prompt else 1
@@ -220,8 +260,12 @@ def stream_poem(
     req = request or PoemRequest()
     lm = _load(model, req, device)
     tok = lm.tokenizer
-    constraints = build_constraints(tok, req, words_of(lm))
-    prompt = _prompt_ids(tok, req)
+    if line_by_line(req):
+        cfg = lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p)
+        yield from _stream_lines(lm, req, cfg, seed, device, max_tokens)
+        return
+    constraints = build_constraints(tok, req, words_of(lm), (lm.meta.get("data") or {}).get("control", "none"))
+    prompt = _prompt_ids(tok, req, lm.meta.get("data"))
     cfg = replace(lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p,
                                                repetition_penalty=repetition_penalty, max_new_tokens=max_tokens),
                   num_beams=1, do_sample=True, eos_id=tok.eos_id, seed=seed)
@@ -240,6 +284,46 @@ def stream_poem(
             shown = text
     if _cut_off_early(constraints, ids, len(prompt), max_tokens, tok.eos_id):
         raise _cut_off(max_tokens)
+
+def line_by_line(req: PoemRequest) -> bool:
+    """True for English requests written a line at a time (:class:`muse.poetry.english.EnglishPoet`): rhymes or metre."""
+    if req.meter is None and req.feet is not None:
+        raise ConfigError("--feet counts the feet of a metre: add --meter iambic")
+    if req.meter is not None and req.chinese:
+        raise ConfigError("--meter is for English poems; Chinese forms have --tonal")
+    return not req.chinese and (bool(req.rhyme_scheme) or req.meter is not None)
+
+def _poet_lines(lm: LoadedModel, req: PoemRequest, cfg, seed: int | None, device: str,  # noqa: ANN001
+                max_tokens: int | None):
+    from muse.poetry.english import EnglishPoet, english_tokenizer_check, seeded_generator
+
+    tok = lm.tokenizer
+    english_tokenizer_check(tok, req)
+    poet = EnglishPoet(lm.model, tok, lines=req.lines, stanza=req.stanza, rhyme_scheme=req.rhyme_scheme,
+                       acrostic=req.acrostic, meter=req.meter, feet=req.feet, words=words_of(lm))
+    prompt = _prompt_ids(tok, req, lm.meta.get("data"))
+    dev = next(lm.model.parameters()).device
+    lm.model.eval()
+    lines = poet.write(prompt, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
+                       generator=seeded_generator(seed, dev), device=dev, max_tokens=max_tokens)
+    return prompt, lines
+
+def _write_lines(lm: LoadedModel, req: PoemRequest, cfg, seed: int | None, device: str,  # noqa: ANN001
+                 max_tokens: int | None) -> list[int]:
+    prompt, lines = _poet_lines(lm, req, cfg, seed, device, max_tokens)
+    return prompt + [t for line in lines for t in line]
+
+def _stream_lines(lm: LoadedModel, req: PoemRequest, cfg, seed: int | None, device: str,  # noqa: ANN001
+                  max_tokens: int | None) -> Iterator[str]:
+    prompt, lines = _poet_lines(lm, req, cfg, seed, device, max_tokens)
+    ids = list(prompt)
+    shown = _decode(lm.tokenizer, ids)
+    yield shown
+    for line in lines:
+        ids += line
+        text = _decode(lm.tokenizer, ids)
+        yield text[len(shown):]
+        shown = text
 
 def words_of(lm: LoadedModel) -> list[str] | None:
     """The corpus vocabulary a poem model ships (``words.json``), for English rhyme words."""

@@ -432,23 +432,61 @@ def iter_corpus_poems(path_or_name: str | Path, *, fmt: str = "auto") -> tuple[l
 # ---------------------------------------------------------------- document text
 
 
-def poem_to_text(poem: Poem, *, with_title: bool = False, with_author: bool = False) -> str:
+CONTROLS = ("none", "form")
+"""``data.control`` values: ``"form"`` tells the model the poem's form (:func:`form_tag`) in its prefix."""
+
+FORM_TAGS = {(4, 5): "五绝", (4, 7): "七绝", (8, 5): "五律", (8, 7): "七律"}
+"""(lines, characters per line) -> the control tag of the four regulated forms."""
+FREE_TAGS = {5: "五言", 7: "七言"}
+"""Characters per line -> the tag of other poems whose lines all have that length; else :data:`MIXED_TAG`."""
+MIXED_TAG = "杂言"
+_LINE_PUNCT = "，。？！；：、」』”’》）「『“‘《（"
+
+
+def form_tag(text: str) -> str:
+    """The control tag of a Chinese poem body (one half-line per line): its form by line count and length.
+
+    ``"五绝"``/``"七绝"``/``"五律"``/``"七律"`` for 4 or 8 lines of 5 or 7 characters,
+    ``"五言"``/``"七言"`` for other poems whose lines all have 5 or 7 characters,
+    ``"杂言"`` for the rest (and for empty text).
+    """
+    lengths = {len([c for c in ln if c not in _LINE_PUNCT]) for ln in text.split("\n") if ln.strip()}
+    n = sum(1 for ln in text.split("\n") if ln.strip())
+    if len(lengths) != 1:
+        return MIXED_TAG
+    (width,) = lengths
+    return FORM_TAGS.get((n, width)) or FREE_TAGS.get(width, MIXED_TAG)
+
+
+def poem_to_text(poem: Poem, *, with_title: bool = False, with_author: bool = False, control: str = "none") -> str:
     """Document text for training: ``poem.text``, optionally after a prefix.
 
-    With a title and/or author the document is
-    ``f"{title}\\n{author}\\n{PREFIX_SEP}{text}"`` (a missing or unrequested
-    field is an empty line), so the body always starts right after
-    :data:`PREFIX_SEP`, which the char tokenizer encodes as its ``sep`` id.
-    The tokenizer adds BOS/EOS. :func:`split_prefix` inverts this.
+    With a title, an author and/or a control the document is
+    ``f"{title}\\n{author}\\n{tag}{PREFIX_SEP}{text}"`` (a missing or unrequested
+    field is empty; ``tag`` is :func:`form_tag` of the text when ``control="form"``),
+    so the body always starts right after :data:`PREFIX_SEP`, which the char
+    tokenizer encodes as its ``sep`` id. The tokenizer adds BOS/EOS.
+    :func:`split_prefix` inverts this.
     """
-    if not (with_title or with_author):
+    if control not in CONTROLS:
+        raise DataError(f"data.control must be one of {', '.join(CONTROLS)}, not {control!r}")
+    if not (with_title or with_author or control != "none"):
         return poem.text
-    return prompt_prefix(poem.title if with_title else None, poem.author if with_author else None) + poem.text
+    tag = form_tag(poem.text) if control == "form" else None
+    return prompt_prefix(poem.title if with_title else None, poem.author if with_author else None, tag) + poem.text
 
 
-def prompt_prefix(title: str | None = None, author: str | None = None) -> str:
-    """The conditioning prefix alone (a generation prompt for a titled poem)."""
-    return f"{_one_line(title)}\n{_one_line(author)}\n{PREFIX_SEP}"
+def prompt_prefix(title: str | None = None, author: str | None = None, tag: str | None = None) -> str:
+    """The conditioning prefix alone (a generation prompt for a titled poem, or one of a given form ``tag``)."""
+    return f"{_one_line(title)}\n{_one_line(author)}\n{_one_line(tag)}{PREFIX_SEP}"
+
+
+def prefix_tag(text: str) -> str | None:
+    """The control tag of a document's prefix (see :func:`poem_to_text`), None when it has none."""
+    if PREFIX_SEP not in text:
+        return None
+    fields = text.split(PREFIX_SEP, 1)[0].split("\n")
+    return fields[2].strip() or None if len(fields) > 2 else None
 
 
 def split_prefix(text: str) -> tuple[str | None, str | None, str]:

@@ -8,15 +8,22 @@ half-line per line, punctuation at the line end. A 五言绝句 is generated as:
 i.e. for each line ``chars_per_line`` CJK ideographs, then "，" after odd lines
 and "。" after even lines, then "\\n" (EOS after the last line).
 
-Options:
+Options (``rhyme_system="pingshui"``, the default: classical rules, :mod:`muse.poetry.pingshui`):
 
 * ``acrostic="春夏秋冬"``: line *i* begins with the *i*-th character (藏头诗).
-* ``rhyme=True``: the last character of line 2 has a known 中华新韵 group, and
-  lines 4, 6, 8 end in a character of that same group (:mod:`muse.poetry.rhyme`).
-* ``tonal=True``: 平仄 on the 2nd, 4th (and 6th) characters: they alternate
-  within a line, line 2 opposes line 1 at each of them (对), and the first line of
-  a couplet copies the line before it (粘). The 2nd character of line 1 is free
-  (any character with a known tone) and fixes the whole pattern.
+* ``rhyme=True``: lines 2, 4 (6, 8), and line 1 of a 七言 poem
+  (``first_line_rhyme``), end in characters of one 平水韵 level-tone group, none
+  twice. The group stays open while the rhymes allow several (多音字) and only
+  groups with enough characters left in the vocabulary are offered.
+* ``tonal=True``: every line follows the 平仄 pattern of a regulated poem
+  (平起/仄起, 粘 and 对), by classical tones (入声 is 仄), with 一三五不论, no 孤平
+  and no 三平尾. The first line's pattern stays open until a character decides it.
+* always: no character twice in one line, except as one 叠字 pair (处处;
+  ``repeats=True`` allows it).
+
+``rhyme_system="modern"`` keeps the older rules: 中华新韵 groups set by line 2
+(:mod:`muse.poetry.rhyme`), and 平仄 by Mandarin tones on the 2nd, 4th (and 6th)
+characters only, fixed by line 1's 2nd character.
 
 The checker :func:`check_chinese_form` also accepts "？" and "！" (and "；" after
 odd lines), which poets use there; the constraint always writes "，" and "。".
@@ -30,8 +37,9 @@ import torch
 
 from muse.errors import ConstraintError
 from muse.sampling.constraints import Constraint
-from muse.poetry.corpora import chinese_lines, split_prefix
+from muse.poetry.corpora import FORM_TAGS, FREE_TAGS, MIXED_TAG, chinese_lines, split_prefix
 from muse.tokenizers.scripts import is_cjk_ideograph
+from muse.poetry import pingshui
 from muse.poetry.rhyme import PING, RHYME_GROUPS, ZE, rhyme_group, tone_class
 from muse.tokenizers.char import CharTokenizer
 
@@ -72,6 +80,12 @@ def get_form(form: str | ChineseForm) -> ChineseForm:
     if key not in FORMS:
         raise ConstraintError(f"unknown Chinese form {form!r}; known: {', '.join(FORMS)}")
     return FORMS[key]
+
+
+def form_control_tag(form: str | ChineseForm) -> str:
+    """The tag a ``data.control=form`` model reads before a poem of this form (e.g. ``"七绝"``)."""
+    f = get_form(form)
+    return FORM_TAGS[(f.lines, f.chars_per_line)]
 
 
 def _required_tone(base: str, line: int, col: int) -> str:
@@ -151,8 +165,48 @@ class PrefixCache:
         return hit[2].clone()  # type: ignore[index]
 
 
+RHYME_SYSTEMS = ("pingshui", "modern")
+"""``pingshui``: classical 平水韵 rhymes and tones (:mod:`muse.poetry.pingshui`); ``modern``: 中华新韵 and
+Mandarin tones (:mod:`muse.poetry.rhyme`)."""
+
+
+def _check_rhyme_system(rhyme_system: str) -> None:
+    if rhyme_system not in RHYME_SYSTEMS:
+        raise ConstraintError(f"unknown rhyme system {rhyme_system!r}; choose {' or '.join(RHYME_SYSTEMS)}")
+
+
+def usual_first_line_rhyme(form: str | ChineseForm) -> bool:
+    """Whether the first line rhymes by default: yes in 七言 (七绝, 七律), no in 五言."""
+    return get_form(form).chars_per_line == 7
+
+
+def _starts(tonal_rhyme: bool, first_line: bool) -> frozenset[str]:
+    """Tone-pattern starts (A-D) allowed for line 1: with a rhyme, B/D when line 1 rhymes, else A/C."""
+    if not tonal_rhyme:
+        return frozenset("ACBD")
+    return pingshui.RHYMING_STARTS if first_line else frozenset("AC")
+
+
 class ChineseFormConstraint(Constraint):
-    """Forces a 绝句/律诗 layout, with optional acrostic, rhyme and 平仄."""
+    """Forces a 绝句/律诗 layout, with optional acrostic, rhyme and 平仄, and no character twice in a line.
+
+    Args:
+        tokenizer: a character tokenizer (ConstraintError otherwise).
+        form: ``"wujue"``, ``"qijue"``, ``"wulv"``, ``"qilv"`` (or 五绝 ...).
+        acrostic: one character per line that the lines begin with.
+        rhyme: ``rhyme_system="pingshui"``: the even lines (and line 1 when
+            ``first_line_rhyme``) end in characters of one 平水韵 level-tone group,
+            no rhyme character twice; ``"modern"``: lines 2, 4 (6, 8) end in one
+            中华新韵 group.
+        tonal: ``"pingshui"``: the 平仄 of every line follows a regulated
+            pattern (:mod:`muse.poetry.pingshui`) by classical tones; ``"modern"``:
+            the 2nd/4th/6th characters alternate by Mandarin tones.
+        rhyme_system: ``"pingshui"`` (classical) or ``"modern"``.
+        first_line_rhyme: line 1 rhymes too (pingshui only); None: the usual
+            (七言 yes, 五言 no).
+        repeats: allow a character twice in one line (False: only as a 叠字 pair,
+            e.g. 处处).
+    """
 
     def __init__(
         self,
@@ -161,17 +215,29 @@ class ChineseFormConstraint(Constraint):
         acrostic: str | None = None,
         rhyme: bool = False,
         tonal: bool = False,
+        rhyme_system: str = "pingshui",
+        first_line_rhyme: bool | None = None,
+        repeats: bool = False,
     ):
         self.form = get_form(form)
+        _check_rhyme_system(rhyme_system)
         self.acrostic = acrostic
         self.rhyme = rhyme
         self.tonal = tonal
+        self.classical = rhyme_system == "pingshui"
+        self.rhyme_system = rhyme_system
+        self.first_line_rhyme = (usual_first_line_rhyme(self.form) if first_line_rhyme is None
+                                 else bool(first_line_rhyme)) and rhyme and self.classical
+        self.repeats = repeats
         _check_acrostic(acrostic, self.form)
         self.check(tokenizer)
 
     def max_tokens(self) -> int | None:
         """Each line: its characters, one punctuation mark and a newline; then EOS."""
         return self.form.lines * (self.form.chars_per_line + 2) + 1
+
+    def _rhyme_lines(self) -> list[int]:
+        return ([0] if self.first_line_rhyme else []) + list(range(1, self.form.lines, 2))
 
     def check(self, tokenizer) -> None:  # noqa: ANN001
         vocab = char_vocab(tokenizer, "ChineseFormConstraint")
@@ -195,7 +261,17 @@ class ChineseFormConstraint(Constraint):
         self._acrostic_ids = [vocab[c] for c in self.acrostic] if self.acrostic else None
         self._group_of: dict[int, str] = {}
         self._group_mask: dict[str, torch.Tensor] = {}
-        if self.rhyme:
+        self._groups_of: dict[int, frozenset[str]] = {}
+        if self.rhyme and self.classical:
+            self._groups_of = {i: g for c, i in hanzi if (g := pingshui.pingshui_groups(c))}
+            for g in pingshui.ping_groups():
+                self._group_mask[g] = self._mask(i for i, gs in self._groups_of.items() if g in gs)
+            need = len(self._rhyme_lines()) + (0 if self.repeats else f.chars_per_line - 1)
+            self._viable_margin = need - len(self._rhyme_lines())
+            if not any(int(m.sum()) >= need for m in self._group_mask.values()):
+                raise ConstraintError(f"no 平水韵 level-tone group has {need} characters in the vocabulary, so "
+                                      f"it cannot rhyme a {f.label}; try rhyme_system='modern'")
+        elif self.rhyme:
             for c, i in hanzi:
                 if (g := rhyme_group(c)) is not None:
                     self._group_of[i] = g
@@ -205,7 +281,15 @@ class ChineseFormConstraint(Constraint):
             for g in RHYME_GROUPS:
                 self._group_mask[g] = self._mask(i for i, gg in self._group_of.items() if gg == g)
         self._tone_of: dict[int, str] = {}
-        if self.tonal:
+        self._tones_of: dict[int, frozenset[str]] = {}
+        if self.tonal and self.classical:
+            self._tones_of = {i: pingshui.classical_tones(c) for c, i in hanzi}
+            ping = [i for i, t in self._tones_of.items() if PING in t]
+            ze = [i for i, t in self._tones_of.items() if ZE in t]
+            if not ping or not ze:
+                raise ConstraintError("tonal=True needs both 平 and 仄 characters (平水韵) in the vocabulary")
+            self._tone_mask = {PING: self._mask(ping), ZE: self._mask(ze)}
+        elif self.tonal:
             self._tone_of = {i: t for c, i in hanzi if (t := tone_class(c)) is not None}
             ping = [i for i, t in self._tone_of.items() if t == PING]
             ze = [i for i, t in self._tone_of.items() if t == ZE]
@@ -214,6 +298,8 @@ class ChineseFormConstraint(Constraint):
                     "tonal=True needs both 平 (tones 1-2) and 仄 (tones 3-4) characters in the vocabulary"
                 )
             self._tone_mask = {PING: self._mask(ping), ZE: self._mask(ze)}
+        self._start_state = (_starts(self.tonal and self.rhyme and self.classical, self.first_line_rhyme)
+                             if self.tonal and self.classical else frozenset(), None, frozenset())
         self._cache = PrefixCache()
 
     def _mask(self, ids) -> torch.Tensor:  # noqa: ANN001
@@ -228,8 +314,38 @@ class ChineseFormConstraint(Constraint):
         m[i] = True
         return m
 
-    def _mask_at(self, body: Sequence[int], p: int) -> torch.Tensor:
-        """Allowed ids at body position ``p`` given the body before it."""
+    # ---- classical (pingshui) tone and rhyme masks
+    def _fit_mask(self, start: str, line: int, col: int, line_ids: Sequence[int]) -> torch.Tensor | None:
+        """Mask of characters whose tones fit (line, col) under tone-pattern ``start``; None: any."""
+        C = self.form.chars_per_line
+        kind = pingshui.SEQUENCES[start][line]
+        if col in pingshui.fixed_columns(C):
+            return self._tone_mask[PING if pingshui.line_pattern(kind, C)[col] == "平" else ZE]
+        (a, b), c = pingshui.rule_columns(C)
+        if kind == "B" and col == b and PING not in self._tones_of.get(line_ids[a], frozenset()):
+            return self._tone_mask[PING]
+        if kind == "D" and col == c:
+            return self._tone_mask[ZE]
+        return None
+
+    def _fits(self, start: str, line: int, col: int, line_ids: Sequence[int], i: int) -> bool:
+        m = self._fit_mask(start, line, col, line_ids)
+        return m is None or bool(m[i])
+
+    def _viable(self, groups: frozenset[str] | None, used: frozenset[int], remaining: int) -> list[str]:
+        """Groups that still have ``remaining`` unused characters (plus a margin for the no-repeat rule)."""
+        cand = pingshui.ping_groups() if groups is None else sorted(groups)
+        used_mask = self._mask(used)
+        return [g for g in cand if int((self._group_mask[g] & ~used_mask).sum()) >= remaining + self._viable_margin]
+
+    def _is_rhyme_slot(self, line: int, col: int) -> bool:
+        return self.rhyme and col == self.form.chars_per_line - 1 and line in self._rhyme_lines()
+
+    def _remaining_rhymes(self, line: int) -> int:
+        return sum(1 for ln in self._rhyme_lines() if ln >= line)
+
+    def _mask_at(self, state, body: Sequence[int], p: int) -> torch.Tensor:  # noqa: ANN001
+        """Allowed ids at body position ``p`` given the body before it and the state after it."""
         C, L = self.form.chars_per_line, self.form.lines
         line, col = divmod(p, C + 2)
         if line >= L or (line == L - 1 and col == C + 1):
@@ -241,27 +357,59 @@ class ChineseFormConstraint(Constraint):
         if col == 0 and self._acrostic_ids is not None:
             return self._only(self._acrostic_ids[line])
         m = self._hanzi.clone()
-        if self.tonal and col % 2 == 1:
+        line_ids = body[line * (C + 2): p]
+        if not self.repeats and line_ids:
+            before = set(line_ids[:-1])
+            banned = set(line_ids) if line_ids[-1] in before else before
+            m &= ~self._mask(banned)
+        starts, groups, used = state
+        if self.tonal and self.classical:
+            fit = torch.zeros(self._n, dtype=torch.bool)
+            for s in starts:
+                fm = self._fit_mask(s, line, col, line_ids)
+                fit |= self._hanzi if fm is None else fm
+            m &= fit
+        elif self.tonal and col % 2 == 1:
             if line == 0 and col == 1:
                 m &= self._tone_mask[PING] | self._tone_mask[ZE]
             else:
                 m &= self._tone_mask[_required_tone(self._tone_of[body[1]], line, col)]
-        if self.rhyme and line % 2 == 1 and col == C - 1:
+        if self._is_rhyme_slot(line, col) and self.classical:
+            rm = torch.zeros(self._n, dtype=torch.bool)
+            for g in self._viable(groups, used, self._remaining_rhymes(line)):
+                rm |= self._group_mask[g]
+            m &= rm & ~self._mask(used)
+        elif self.rhyme and not self.classical and line % 2 == 1 and col == C - 1:
             if line == 1:
                 m &= self._known_group
             else:
                 m &= self._group_mask[self._group_of[body[(C + 2) + C - 1]]]
         return m
 
-    def allowed(self, seq: Sequence[int]) -> torch.Tensor:
-        return self._cache.allowed(seq, self._tok, lambda: None,
-                                   lambda state, mask, body, p: self._expect(body, p, mask),
-                                   lambda state, body: self._mask_at(body, len(body)))
-
-    def _expect(self, body: list[int], p: int, mask: torch.Tensor) -> None:
+    def _advance(self, state, mask: torch.Tensor, body: list[int], p: int):  # noqa: ANN001, ANN202
         if not bool(mask[body[p]]):
             shown = self._tok.decode(body[: p + 1])
             raise ConstraintError(f"the text so far {shown!r} breaks the {self.form.label} form at character {p + 1}")
+        C = self.form.chars_per_line
+        line, col = divmod(p, C + 2)
+        if col >= C or line >= self.form.lines:
+            return state
+        starts, groups, used = state
+        i = body[p]
+        line_ids = body[line * (C + 2): p]
+        if self.tonal and self.classical:
+            starts = frozenset(s for s in starts if self._fits(s, line, col, line_ids, i))
+        if self._is_rhyme_slot(line, col) and self.classical:
+            viable = self._viable(groups, used, self._remaining_rhymes(line))
+            groups = frozenset(viable) & self._groups_of.get(i, frozenset())
+            used = used | {i}
+        elif self.rhyme and self.classical and line == 0 and col == C - 1 and i in self._groups_of:
+            used = used | {i}  # an unrhymed first line's last character is not a rhyme character again (重韵)
+        return starts, groups, used
+
+    def allowed(self, seq: Sequence[int]) -> torch.Tensor:
+        return self._cache.allowed(seq, self._tok, lambda: self._start_state, self._advance,
+                                   lambda state, body: self._mask_at(state, body, len(body)))
 
 
 def check_chinese_form(
@@ -270,6 +418,9 @@ def check_chinese_form(
     acrostic: str | None = None,
     rhyme: bool = False,
     tonal: bool = False,
+    rhyme_system: str = "pingshui",
+    first_line_rhyme: bool | None = None,
+    repeats: bool = True,
 ) -> list[str]:
     """Violations of the form in ``text`` (empty list: the poem complies).
 
@@ -285,10 +436,19 @@ def check_chinese_form(
         acrostic: Chinese characters, one per line, that the lines must begin
             with (ConstraintError if its length is not the form's line count).
             None: no acrostic.
-        rhyme: also require lines 2, 4 (6, 8) to end in one rhyme group
-            (中华新韵), set by line 2's last character.
-        tonal: also check the 平仄 (level/oblique) pattern on the 2nd, 4th (and
-            6th) characters, fixed by the 2nd character of line 1.
+        rhyme: also require the rhyme. ``"pingshui"``: the last characters of
+            lines 2, 4 (6, 8), and of line 1 when ``first_line_rhyme``, share a
+            平水韵 level-tone group and none repeats; ``"modern"``: lines 2, 4
+            (6, 8) end in one 中华新韵 group, set by line 2.
+        tonal: also check the 平仄. ``"pingshui"``: every line follows a
+            regulated pattern (平起/仄起, 一三五不论, no 孤平 or 三平尾) by
+            classical tones, any reading of a 多音字 allowed; ``"modern"``: the
+            2nd, 4th (and 6th) characters by Mandarin tones.
+        rhyme_system: ``"pingshui"`` (classical) or ``"modern"``.
+        first_line_rhyme: with ``rhyme`` (pingshui), line 1 must rhyme too;
+            None: the usual (七言 yes, 五言 no).
+        repeats: False: also flag a character written twice in one line (other
+            than one 叠字 pair such as 处处).
 
     Returns:
         list[str]: one readable message per violation, e.g.
@@ -296,14 +456,15 @@ def check_chinese_form(
 
     Example:
         >>> import muse
-        >>> poem = "春眠不觉晓，\\n处处闻啼鸟。\\n夜来风雨声，\\n花落知多少。"
-        >>> muse.check_chinese_form(poem, "wujue")
+        >>> poem = "白日依山尽，\\n黄河入海流。\\n欲穷千里目，\\n更上一层楼。"
+        >>> muse.check_chinese_form(poem, "wujue", rhyme=True, tonal=True)
         []
         >>> muse.check_chinese_form(poem, "qijue")[0]
-        "line 1 '春眠不觉晓，': expected 7 characters, got 5"
+        "line 1 '白日依山尽，': expected 7 characters, got 5"
     """
     f = get_form(form)
     _check_acrostic(acrostic, f)
+    _check_rhyme_system(rhyme_system)
     body = split_prefix(text)[2]
     lines = [half for ln in body.split("\n") for half in chinese_lines(ln)]
     out: list[str] = []
@@ -320,8 +481,14 @@ def check_chinese_form(
             out.append(f"line {i + 1} {ln!r}: contains characters other than 汉字")
         if acrostic and chars[:1] != acrostic[i]:
             out.append(f"line {i + 1} {ln!r}: should begin with acrostic character {acrostic[i]!r}")
+        if not repeats and (twice := pingshui.repeated_in_line(chars)):
+            out.append(f"line {i + 1} {ln!r}: {' '.join(twice)} written twice")
     full = [ln[:-1] if ln[-1] in _ANY_END else ln for ln in lines[: f.lines]]
-    if rhyme and len(full) >= 2 and full[1]:
+    classical = rhyme_system == "pingshui"
+    first = usual_first_line_rhyme(f) if first_line_rhyme is None else bool(first_line_rhyme)
+    if rhyme and classical:
+        out += pingshui.rhyme_violations(full, first)
+    elif rhyme and len(full) >= 2 and full[1]:
         group = rhyme_group(full[1][-1])
         if group is None:
             out.append(f"line 2: rhyme character {full[1][-1]!r} has no known rhyme group")
@@ -331,7 +498,11 @@ def check_chinese_form(
                     f"line {i + 1}: {full[i][-1]!r} ({rhyme_group(full[i][-1])}) does not rhyme with "
                     f"{full[1][-1]!r} ({group})"
                 )
-    if tonal and full and len(full[0]) >= 2:
+    if tonal and classical and full and all(len(ln) == f.chars_per_line for ln in full):
+        out += pingshui.best_pattern(full, "BD" if rhyme and first else "ACBD")[1]
+    elif tonal and classical and full:
+        out.append("tone pattern not checked: the lines are not all of the form's length")
+    elif tonal and full and len(full[0]) >= 2:
         base = tone_class(full[0][1])
         if base is None:
             out.append(f"line 1: the tone of {full[0][1]!r} is unknown")
@@ -342,3 +513,42 @@ def check_chinese_form(
                         want = "平" if _required_tone(base, i, col) == PING else "仄"
                         out.append(f"line {i + 1}: character {col + 1} {ln[col]!r} should be {want}")
     return out
+
+
+class FormTagConstraint(Constraint):
+    """A free poem from a ``data.control=form`` model: the form tag it writes before the body is a known one.
+
+    The prefix is ``title\\nauthor\\ntag<sep>`` (:func:`muse.poetry.corpora.poem_to_text`);
+    after its second newline only the characters of a tag (五绝, 七律, 五言, 杂言 ...)
+    and then ``<sep>`` are allowed; before it and after ``<sep>`` nothing is restricted.
+    """
+
+    def __init__(self, tokenizer: CharTokenizer):
+        self.check(tokenizer)
+
+    def check(self, tokenizer) -> None:  # noqa: ANN001
+        vocab = char_vocab(tokenizer, "FormTagConstraint")
+        tags = [*FORM_TAGS.values(), *FREE_TAGS.values(), MIXED_TAG]
+        self._tok = tokenizer
+        self._seqs = [[vocab[c] for c in t] + [tokenizer.sep_id] for t in tags if all(c in vocab for c in t)]
+        if not self._seqs or "\n" not in vocab:
+            raise ConstraintError("the vocabulary cannot write a form tag (五绝, 七律 ...): not a Chinese model")
+        self._newline = vocab["\n"]
+
+    def allowed(self, seq: Sequence[int]) -> torch.Tensor | None:
+        ids = as_id_list(seq)
+        tok = self._tok
+        start = len(ids) - ids[::-1].index(tok.bos_id) if tok.bos_id in ids else 0
+        head = ids[start:]
+        if tok.sep_id in head:
+            return None
+        newlines = [i for i, t in enumerate(head) if t == self._newline]
+        if len(newlines) < 2:
+            return None
+        written = head[newlines[1] + 1:]
+        nxt = {s[len(written)] for s in self._seqs if len(s) > len(written) and s[: len(written)] == written}
+        if not nxt:
+            raise ConstraintError(f"the prefix {tok.decode(head)!r} is not followed by a known form tag")
+        m = torch.zeros(tok.vocab_size, dtype=torch.bool)
+        m[torch.tensor(sorted(nxt), dtype=torch.long)] = True
+        return m

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from muse.errors import ConfigError
 from muse.poetry.compose import WORDS_FILE
-from muse.poetry.corpora import available_text_corpora, iter_corpus_poems, poem_to_text
+from muse.poetry.corpora import CONTROLS, available_text_corpora, iter_corpus_poems, poem_to_text
 from muse.recipes.base import build_request
 from muse.recipes.lm import LMData, LMRecipe, lm_models
 from muse.tokenizers.base import Tokenizer
@@ -32,9 +32,14 @@ class PoemData(LMData):
     """char only: rarer characters become <unk>."""
     with_title: bool = False
     with_author: bool = False
+    control: str = "none"
+    """none | form: each document's prefix names its form (五绝, 七律, 五言...; :func:`~muse.poetry.corpora.form_tag`),
+    and generation writes the requested form's tag before the poem."""
 
     def validate(self) -> None:
         super().validate()
+        if self.control not in CONTROLS:
+            raise ConfigError(f"data.control must be one of {', '.join(CONTROLS)}, not {self.control!r}")
         if self.tokenizer not in ("char", "unigram", "bpe"):
             raise ConfigError(f"data.tokenizer must be char, unigram or bpe, not {self.tokenizer!r}")
 
@@ -59,15 +64,36 @@ class PoemRecipe(LMRecipe):
 
     def tokenizer_options(self, data: PoemData) -> dict[str, Any]:
         keys = ("fmt", "tokenizer", "vocab_size", "min_freq", "with_title", "with_author")
-        return {k: getattr(data, k) for k in keys}
+        opts = {k: getattr(data, k) for k in keys}
+        if data.control != "none":  # only then: stores built before the option existed keep their cache key
+            opts["control"] = data.control
+        return opts
 
     def load_items(self, data: PoemData | dict):
         data = self.data_config(data)
         poems, report = iter_corpus_poems(data.corpus, fmt=data.fmt)
         # split by each poem's stable id (the corpus's own, else a hash of its content), never by path or order
-        items = [(p.stable_id(), poem_to_text(p, with_title=data.with_title, with_author=data.with_author))
+        items = [(p.stable_id(), poem_to_text(p, with_title=data.with_title, with_author=data.with_author,
+                                                control=data.control))
                  for p in poems]
         return items, report
+
+    def corpus_text(self, data: PoemData) -> str:
+        """The corpus files' text as it is (decompressed), in source order, for ``data.split=contiguous``."""
+        from muse.data.shipped import read_bytes
+        from muse.errors import DataError
+
+        files = self.sources(data)
+        if not files:
+            raise DataError("no text to read here", data.corpus)
+        for f in files:
+            plain = f.name.removesuffix(".xz").removesuffix(".gz")
+            if data.fmt in ("json", "jsonl") or plain.endswith((".json", ".jsonl")):
+                raise ConfigError(f"data.split=contiguous cuts plain text by position; {f.name} is JSON (data.split=hash)")
+        try:
+            return "\n\n".join(read_bytes(f).decode("utf-8") for f in files)
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError(f"cannot read the corpus as UTF-8 text ({e})", data.corpus) from None
 
     def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: PoemData) -> Tokenizer:
         texts = [t for _, t in items]
