@@ -242,3 +242,19 @@ def test_unusable_song_files_are_one_line_errors(tmp_path, capsys, kind):
     assert err.startswith("muse: error:") and str(bad) in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_meter_change_inside_a_primer_is_reported_with_its_bar(tmp_path):
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)  # a quarter is 0.5 s
+    pm.time_signature_changes += [pretty_midi.TimeSignature(3, 4, 0.0), pretty_midi.TimeSignature(5, 8, 6 * 1.5),
+                                  pretty_midi.TimeSignature(3, 4, 6 * 1.5 + 2 * 1.25)]
+    line = pretty_midi.Instrument(0, name="Flute")
+    line.notes += [pretty_midi.Note(90, 60 + k % 7, k * 0.5, k * 0.5 + 0.45) for k in range(24)]
+    pm.instruments.append(line)
+    pm.write(str(tmp_path / "changes.mid"))
+    with pytest.warns(MuseWarning) as caught:
+        generate_melodies(MODEL, primer=tmp_path / "changes.mid", bars=2, seed=0)
+    msgs = [str(w.message) for w in caught]
+    assert any("meter changes to 5/8 at bar 7 (and 1 more time); the primer is read in 3/4" in m for m in msgs), msgs

@@ -92,7 +92,8 @@ def as_melody(obj: Any, *, what: str = "primer", steps_per_quarter: int = 4) -> 
         return obj
     if isinstance(obj, (str, os.PathLike)):
         from muse.data.report import warn
-        from muse.music.midi_io import read_melodies
+        from muse.music.midi_io import meter_changes, read_melodies
+        from muse.music.theory import ts_name
 
         path = Path(obj)
         mels = read_melodies(path, steps_per_quarter=steps_per_quarter)
@@ -100,6 +101,12 @@ def as_melody(obj: Any, *, what: str = "primer", steps_per_quarter: int = 4) -> 
             raise DataError(f"no melody found to use as the {what}", path)
         if len(mels) > 1:
             warn(f"{path}: holds {len(mels)} melodies; using the first as the {what}")
+        changes = meter_changes(path)
+        if changes:
+            (bar, ts), more = changes[0], len(changes) - 1
+            warn(f"{path}: the meter changes to {ts_name(ts)} at bar {bar}"
+                 + (f" (and {more} more time{'s' if more > 1 else ''})" if more else "")
+                 + f"; the {what} is read in {ts_name(mels[0].time_signature)} throughout")
         return mels[0]
     kind = foreign_kind(obj)
     if kind == "pretty_midi":

@@ -65,6 +65,41 @@ class Piece:
 # ---------------------------------------------------------------- reading
 
 
+def meter_changes(path: str | Path) -> list[tuple[int, tuple[int, int]]]:
+    """The time-signature changes of a MIDI file after its first meter: ``[(bar number (1-based),
+    (num, den)), ...]``, bars counted in the meters in force; [] for other files or unreadable ones
+    (reading reports those)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".mid", ".midi"):
+        return []
+    import mido
+
+    try:
+        mid = mido.MidiFile(path)
+    except Exception:  # noqa: BLE001 - the reader reports unreadable files
+        return []
+    events = []
+    for track in mid.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "time_signature":
+                events.append((tick, (msg.numerator, msg.denominator)))
+    events.sort()
+    out, bar, last_tick, meter = [], 1.0, 0, None
+    for tick, ts in events:
+        if meter is None:
+            meter, last_tick = ts, tick
+            continue
+        bar += (tick - last_tick) / mid.ticks_per_beat / (meter[0] * 4 / meter[1])
+        last_tick = tick
+        if ts != meter:
+            out.append((int(math.floor(bar + 1e-6)), ts))
+            meter = ts
+    return out
+
+
+
 def read_melodies(
     path: str | Path,
     *,
