@@ -366,3 +366,16 @@ def test_fast_and_fallback_midi_readers_agree(tmp_path):
         assert midi_io.midi_end_tick(data) == max(sum(m.time for m in tr) for tr in mido.MidiFile(str(path)).tracks)
     mel = read_back(song)
     assert (mel.length, mel.key, mel.time_signature, mel.qpm) == (48, (2, "minor"), (3, 4), 96.0)
+
+
+def test_a_melody_with_no_key_asked_still_carries_its_own_key_signature(tmp_path):
+    import pretty_midi
+
+    from muse.music.compose import estimate_key, generate_melodies
+    from muse.music.midi_io import write_midi
+
+    mels = generate_melodies("melody-transformer", bars=4, num=3, seed=1)
+    for i, mel in enumerate(mels):
+        assert mel.key == estimate_key(mel)
+        pm = pretty_midi.PrettyMIDI(str(write_midi(mel, tmp_path / f"m{i}.mid")))
+        assert len(pm.key_signature_changes) == 1 and len(pm.time_signature_changes) == 1

@@ -243,6 +243,8 @@ def compose(
         if primer is not None:
             mel = _keep_primer(given, mel)
             mel = replace(mel, key=out_key)
+        if mel.key is None and mel.notes:  # no key asked or known: the file still carries one, the tune's own
+            mel = replace(mel, key=estimate_key(mel))
         out.append(mel)
     return out
 
