@@ -140,6 +140,14 @@ def test_cli_writes_the_graph_beside_the_tokenizer_and_generation_config(tmp_pat
     dec = OnnxDecoder(out)
     assert dec.generation_config == json.loads((src / "generation_config.json").read_text(encoding="utf-8"))
     assert len(dec.generate([1, 5, 7], 5)) == 1
+    # exporting again replaces the earlier export; a folder of other files is never replaced
+    assert main(["models", "export", "melody-lstm", "--format", "onnx", "-o", str(out)]) == 0
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep")
+    capsys.readouterr()
+    assert main(["models", "export", "melody-lstm", "--format", "onnx", "-o", str(other)]) == 2
+    assert "holds other files" in capsys.readouterr().err and (other / "mine.txt").read_text() == "keep"
 
 
 def test_cli_export_as_a_model_directory_still_works(tmp_path):

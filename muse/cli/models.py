@@ -49,7 +49,10 @@ def _export(args: argparse.Namespace) -> int:
     from muse.recipes.hub import is_model_directory, load_model, save_model
 
     check_output_dir(out)
-    if Path(out).is_dir() and any(Path(out).iterdir()) and not is_model_directory(out):
+    from muse.models.onnx_export import GRAPH_FILE
+
+    earlier = is_model_directory(out) if args.format == "dir" else (Path(out) / GRAPH_FILE).is_file()
+    if Path(out).is_dir() and any(Path(out).iterdir()) and not earlier:  # an earlier export of this kind: replaced
         raise OutputError("folder exists and holds other files; name a new folder (it would be replaced)", out)
 
     if args.format == "dir":

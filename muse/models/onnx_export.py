@@ -292,7 +292,7 @@ def export_onnx(model: Any, out: str | Path, *, source: str | Path | None = None
     d = Path(out)
     if d.exists() and not d.is_dir():
         raise ConfigError("exists and is not a directory (the ONNX export is a directory)", d)
-    with atomic_directory(d) as tmp:
+    with atomic_directory(d, replace=lambda x: (x / GRAPH_FILE).is_file()) as tmp:  # an earlier export: replaced
         graph = export_graph(model, tmp / GRAPH_FILE)
         src = Path(source) if source is not None and Path(source).is_dir() else None
         files = [GRAPH_FILE]
