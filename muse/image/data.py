@@ -234,14 +234,17 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def save_image(image: torch.Tensor, path: str | Path) -> Path:
-    """Write an image in ``[0, 1]`` (see :func:`to_pil`) to ``path``; the format follows the suffix."""
+    """Write an image in ``[0, 1]`` (see :func:`to_pil`) to ``path``, atomically; the format follows the suffix."""
+    from PIL import Image
+
+    from muse.core.files import atomic_file, check_output_file
+
     p = Path(path)
+    Image.init()
+    if p.suffix.lower() not in Image.registered_extensions():
+        raise DataError("unknown image file extension (use .png or .jpg)", p)
+    check_output_file(p)
     im = to_pil(image)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        im.save(p)
-    except (ValueError, KeyError):
-        raise DataError("unknown image file extension (use .png or .jpg)", p) from None
-    except OSError as e:
-        raise DataError(f"cannot write image: {e}", p) from None
+    with atomic_file(p) as tmp:
+        im.save(tmp)
     return p
