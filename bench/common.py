@@ -216,3 +216,44 @@ def report(name: str, args: argparse.Namespace, header: list[str], rows: list[li
     out.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     print(f"results: {out}")
     return out
+
+
+@torch.inference_mode()
+def document_bits(model, docs: list[tuple[list[int], int]], pad_id: int, batch: int = 32) -> float:  # noqa: ANN001
+    """Total bits of the tokens ``ids[start:]`` of every ``(ids, start)`` given the tokens before them
+    (``start=1``: all after BOS). Documents longer than the model's context are scored in sliding
+    windows (stride half the context), each target once."""
+    import math
+
+    import torch.nn.functional as F
+
+    model.eval()
+    ctx = getattr(model, "max_context", None) or 10**9
+    docs = sorted(docs, key=lambda d: len(d[0]))
+    total = 0.0
+    short = [d for d in docs if len(d[0]) - 1 <= ctx]
+    for i in range(0, len(short), batch):
+        group = short[i : i + batch]
+        width = max(len(d) for d, _ in group) - 1
+        inp = torch.full((len(group), width), pad_id, dtype=torch.long)
+        tgt = torch.full((len(group), width), -100, dtype=torch.long)
+        for r, (d, start) in enumerate(group):
+            inp[r, : len(d) - 1] = torch.tensor(d[:-1])
+            tgt[r, start - 1 : len(d) - 1] = torch.tensor(d[start:])
+        logits, _ = model(inp)
+        total += float(F.cross_entropy(logits.flatten(0, 1).float(), tgt.flatten(), ignore_index=-100,
+                                       reduction="sum"))
+    for d, start in docs[len(short):]:
+        stride = max(1, ctx // 2)
+        scored = 0
+        for begin in range(0, len(d) - 1, stride):
+            window = d[begin : begin + ctx + 1]
+            logits, _ = model(torch.tensor([window[:-1]]))
+            lp = F.log_softmax(logits[0].float(), -1)
+            first = max(scored, start - 1) - begin
+            if first < len(window) - 1:
+                total -= float(lp[first:].gather(1, torch.tensor(window[1 + first:])[:, None]).sum())
+            scored = begin + len(window) - 1
+            if scored >= len(d) - 1:
+                break
+    return total / math.log(2)

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, environment, markdown_table  # noqa: E402
+from common import RESULTS, document_bits, environment, markdown_table  # noqa: E402
 
 from muse.data.store import split_of  # noqa: E402
 from muse.errors import MuseError  # noqa: E402
@@ -64,40 +64,14 @@ def heldout_bits(lm,  # noqa: ANN001
                   texts: list[str], batch: int = 16) -> dict[str, float]:
     """Bits per character and per token of ``<bos> text <eos>`` for every text."""
     tok, model = lm.tokenizer, lm.model.eval()
-    ctx = getattr(model, "max_context", None)
-    docs = sorted(([tok.bos_id, *tok.encode(t), tok.eos_id] for t in texts), key=len)
+    docs = [[tok.bos_id, *tok.encode(t), tok.eos_id] for t in texts]
     chars = sum(len(t) + 1 for t in texts)
     unk = getattr(tok, "unk_id", None)
-    total = 0.0
+    bits = document_bits(model, [(d, 1) for d in docs], tok.pad_id, batch)
     n_tok = n_unk = 0
-    short = [d for d in docs if ctx is None or len(d) - 1 <= ctx]
-    for i in range(0, len(short), batch):
-        group = short[i : i + batch]
-        width = max(map(len, group)) - 1
-        inp = torch.full((len(group), width), tok.pad_id, dtype=torch.long)
-        tgt = torch.full((len(group), width), -100, dtype=torch.long)
-        for r, d in enumerate(group):
-            inp[r, : len(d) - 1] = torch.tensor(d[:-1])
-            tgt[r, : len(d) - 1] = torch.tensor(d[1:])
-        logits, _ = model(inp)
-        total += float(F.cross_entropy(logits.flatten(0, 1).float(), tgt.flatten(), ignore_index=-100, reduction="sum"))
-    for d in docs[len(short):]:  # longer than the context: sliding windows, each target scored once
-        stride = max(1, ctx // 2)
-        scored = 0
-        for start in range(0, len(d) - 1, stride):
-            window = d[start : start + ctx + 1]
-            logits, _ = model(torch.tensor([window[:-1]]))
-            lp = F.log_softmax(logits[0].float(), -1)
-            targets = torch.tensor(window[1:])
-            first_new = scored - start
-            total -= float(lp[first_new:].gather(1, targets[first_new:, None]).sum())
-            scored = start + len(window) - 1
-            if scored >= len(d) - 1:
-                break
     for d in docs:
         n_tok += len(d) - 1
         n_unk += sum(1 for t in d[1:] if t == unk) if unk is not None else 0
-    bits = total / math.log(2)
     return {"bits_per_char": bits / chars, "bits_per_token": bits / n_tok, "tokens": n_tok, "chars": chars,
             "unk_share": n_unk / n_tok}
 

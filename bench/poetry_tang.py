@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py; it also puts the repo on sys.path
 
-from common import RESULTS, environment, markdown_table  # noqa: E402
+from common import RESULTS, document_bits, environment, markdown_table  # noqa: E402
 from muse.data.store import split_of  # noqa: E402
 from muse.errors import MuseError  # noqa: E402
 from muse.models.ngram import KneserNeyLM  # noqa: E402
@@ -124,39 +124,9 @@ def _encode(tok, text: str) -> tuple[list[int], int]:  # noqa: ANN001
     return ids, start
 
 
-@torch.no_grad()
 def neural_body_bits(lm: LoadedModel, texts: list[str], batch: int = 32) -> float:
     """Total bits of the body tokens (and EOS) of every text, given its prefix."""
-    tok, model = lm.tokenizer, lm.model.eval()
-    ctx = getattr(model, "max_context", None) or 10**9
-    docs = sorted((_encode(tok, t) for t in texts), key=lambda d: len(d[0]))
-    total = 0.0
-    short = [d for d in docs if len(d[0]) - 1 <= ctx]
-    for i in range(0, len(short), batch):
-        group = short[i : i + batch]
-        width = max(len(d) for d, _ in group) - 1
-        inp = torch.full((len(group), width), tok.pad_id, dtype=torch.long)
-        tgt = torch.full((len(group), width), -100, dtype=torch.long)
-        for r, (d, start) in enumerate(group):
-            inp[r, : len(d) - 1] = torch.tensor(d[:-1])
-            tgt[r, start - 1 : len(d) - 1] = torch.tensor(d[start:])
-        logits, _ = model(inp)
-        total += float(F.cross_entropy(logits.flatten(0, 1).float(), tgt.flatten(), ignore_index=-100,
-                                       reduction="sum"))
-    for d, start in docs[len(short):]:  # longer than the context: sliding windows, each target scored once
-        stride = max(1, ctx // 2)
-        scored = 0
-        for begin in range(0, len(d) - 1, stride):
-            window = d[begin : begin + ctx + 1]
-            logits, _ = model(torch.tensor([window[:-1]]))
-            lp = F.log_softmax(logits[0].float(), -1)
-            first = max(scored, start - 1) - begin
-            if first < len(window) - 1:
-                total -= float(lp[first:].gather(1, torch.tensor(window[1 + first:])[:, None]).sum())
-            scored = begin + len(window) - 1
-            if scored >= len(d) - 1:
-                break
-    return total / math.log(2)
+    return document_bits(lm.model, [_encode(lm.tokenizer, t) for t in texts], lm.tokenizer.pad_id, batch)
 
 
 def ngram_body_bits(kn: KneserNeyLM, tok, texts: list[str]) -> float:  # noqa: ANN001
