@@ -37,3 +37,20 @@ def test_a_short_melody_is_never_silent_and_ends_on_time():
     full = [TOK.bos_id, C4] + [HOLD] * 31
     only = c.allowed(full)
     assert only.sum() == 1 and bool(only[TOK.eos_id])
+
+
+
+def test_the_cadence_rule_forces_the_tonic_on_the_last_strong_beat_then_holds_it():
+    rule = MelodyConstraint(TOK, None, 64, 16, final_steps=[48, 56], tonic_pc=0)
+    body = [C4] + [HOLD] * 47
+    assert rule.allowed([TOK.bos_id, *body]).sum() > 1  # the downbeat of the last bar: free
+    d4 = TOK.note_on_id(62)
+    late = [TOK.bos_id, *body, d4] + [HOLD] * 7  # step 56, the last strong beat: a C, any octave
+    allowed = rule.allowed(late).nonzero().flatten().tolist()
+    assert allowed and all(TOK.pitch_of(i) % 12 == 0 for i in allowed)
+    early = [TOK.bos_id, *body, TOK.note_on_id(72), HOLD]  # a C on the downbeat is the final note: held
+    assert rule.allowed(early).nonzero().flatten().tolist() == [HOLD]
+    assert rule.allowed([TOK.bos_id, *body, TOK.note_on_id(72)] + [HOLD] * 15).nonzero().flatten().tolist() \
+        == [TOK.eos_id]
+    free = MelodyConstraint(TOK, None, 64, 16)  # no cadence: anything at step 56
+    assert free.allowed(late).sum() > len(allowed)

@@ -379,3 +379,26 @@ def test_a_melody_with_no_key_asked_still_carries_its_own_key_signature(tmp_path
         assert mel.key == estimate_key(mel)
         pm = pretty_midi.PrettyMIDI(str(write_midi(mel, tmp_path / f"m{i}.mid")))
         assert len(pm.key_signature_changes) == 1 and len(pm.time_signature_changes) == 1
+
+
+@pytest.mark.parametrize("meter, strong", [("4/4", (0, 8)), ("3/4", (0,)), ("6/8", (0,))])
+def test_melodies_end_on_the_tonic_on_a_strong_beat_held_to_the_end(meter, strong):
+    from muse.music.compose import generate_melodies
+
+    mels = generate_melodies("melody-transformer", bars=4, num=6, key="D", scale="dorian", time_signature=meter,
+                             seed=4)
+    for mel in mels:
+        last, bar = mel.notes[-1], mel.steps_per_bar
+        assert last.pitch % 12 == 2 and last.end == mel.length == 4 * bar
+        assert last.start >= 3 * bar and (last.start - 3 * bar) in strong
+
+
+def test_without_a_key_the_cadence_takes_the_tonic_the_melody_suggests_and_can_be_turned_off():
+    from muse.music.compose import estimate_key, generate_melodies
+
+    ended = generate_melodies("melody-transformer", bars=8, num=8, seed=7)
+    head_keys = [estimate_key(m.slice(0, 7 * m.steps_per_bar)) for m in ended]
+    assert all(m.notes[-1].pitch % 12 == k[0] for m, k in zip(ended, head_keys))
+    free = generate_melodies("melody-transformer", bars=8, num=8, seed=7, cadence=False)
+    assert any(m.notes[-1].pitch % 12 != estimate_key(m.slice(0, 7 * m.steps_per_bar))[0]
+               or m.notes[-1].start % m.steps_per_bar not in (0, 8) for m in free)

@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--time-signature", help="meter, e.g. 3/4 or 6/8 (default: the primer's, else 4/4)")
     p.add_argument("--start-with-note", action="store_true",
                    help="begin on a note (default: the model may open with a pick-up, i.e. rests then a lead-in note)")
+    p.add_argument("--no-cadence", action="store_true",
+                   help="stop at the last bar wherever the model is (default: end on the tonic, on a strong beat, "
+                        "held)")
     p.add_argument("--no-wav", action="store_true")
     p.add_argument("--no-png", action="store_true")
     p.add_argument("--synth", choices=["auto", "fluidsynth", "builtin"], default="auto")
@@ -106,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         primer=args.primer if args.primer else primer, primer_bars=args.primer_bars, primer_from=args.primer_from,
         qpm=args.qpm,
         time_signature=args.time_signature,  # None: the primer's meter, else 4/4
-        start_with_note=args.start_with_note, device=device, **generation)
+        start_with_note=args.start_with_note, cadence=not args.no_cadence, device=device, **generation)
     sizes = [min(BATCH, args.num - done) for done in range(0, args.num, BATCH)] or [args.num]  # [num < 1]: its error
 
     def batches():  # noqa: ANN202

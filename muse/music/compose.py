@@ -84,6 +84,11 @@ class MelodyRequest:
     primer_from: str = "start"
     """Where ``primer_bars`` are taken: ``"start"`` (from the primer's first bar with a note) or
     ``"end"`` (its last bars, up to the bar of its last note)."""
+    cadence: bool = True
+    """End on a cadence: the last note is the tonic (of ``key``, else of the primer's key, else of the
+    key the melody suggests before its last bar), starts on a strong beat of the last bar (its
+    downbeat, or its middle in 4/4, 6/4, 12/8) and is held to the end. For tokenizers that can
+    steer endings (melody events; REMI and MidiTok models end where the length rule ends them)."""
 
     def validate(self) -> "MelodyRequest":
         """Check the settings; raise :class:`~muse.errors.ConfigError` for the first bad one.
@@ -119,6 +124,16 @@ class MelodyRequest:
         if self.scale is not None:
             scale_intervals(self.scale)
         return self
+
+
+def _strong_steps(template: Melody) -> list[int]:
+    """Grid steps within a bar where a final note may start: the downbeat, and the middle of a bar
+    of four or more beats in an even count (beat 3 of 4/4, the second half of 12/8)."""
+    from muse.music.metrics import beat_steps
+
+    bar = template.steps_per_bar
+    beats = round(bar / beat_steps(template))
+    return [0, bar // 2] if beats >= 4 and beats % 2 == 0 else [0]
 
 
 def _melody_tokenizer(lm: LoadedModel) -> MusicTokenizer:
@@ -223,8 +238,15 @@ def compose(
         pitches = {transform.to_model(p) for p in scale_pitches(out_key[0], scale, req.low, req.high)}
     elif (req.low, req.high) != (0, 127):
         pitches = {transform.to_model(p) for p in range(req.low, req.high + 1)}
+    final_steps: list[int] = []
+    tonic = None
+    if req.cadence:
+        final_steps = [total - bar + s for s in _strong_steps(template)]
+        if out_key is not None:
+            tonic = transform.to_model(60 + out_key[0]) % 12
     melody_rule = MelodyConstraint(tok, pitches, total, template.steps_per_bar,
-                                   max_lead_in=0 if req.start_with_note and primer is None else None)
+                                   max_lead_in=0 if req.start_with_note and primer is None else None,
+                                   final_steps=final_steps, tonic_pc=tonic)
     rules = [melody_rule, *constraints]
     for rule in rules:
         rule.check(tok)
@@ -269,6 +291,7 @@ def generate_melodies(
     qpm: float | None = None,
     time_signature: str | tuple[int, int] | None = None,
     start_with_note: bool = False,
+    cadence: bool = True,
     seed: int | None = None,
     device: str = "cpu",
     **generation: Any,
@@ -329,6 +352,8 @@ def generate_melodies(
             3/8, 6/8, 7/8, 9/8, 12/8, 2/2); None: the primer's, else 4/4.
         start_with_note: True: no pick-up, the first step is a note (without a
             primer). Default False.
+        cadence: end on the tonic, on a strong beat of the last bar, held to the
+            end (see :attr:`MelodyRequest.cadence`). Default True.
         seed: random seed; the same seed and settings give the same melodies.
             None: not seeded.
         device: where the model runs (``"cpu"``, the default, ``"cuda"``, ``"mps"``).
@@ -355,7 +380,8 @@ def generate_melodies(
     gen = lm.generation_config.updated(temperature=temperature, top_k=top_k, top_p=top_p, num_beams=beam_size,
                                        branch_factor=branch_factor, seed=seed, **generation)
     req = MelodyRequest(bars=bars, key=key, scale=scale, low=low, high=high, primer=primer, qpm=qpm,
-                        time_signature=time_signature, start_with_note=start_with_note, primer_bars=primer_bars,
+                        time_signature=time_signature, start_with_note=start_with_note, cadence=cadence,
+                        primer_bars=primer_bars,
                         primer_from=primer_from)
     return compose(lm, req, gen, num=num, device=device)
 

@@ -175,6 +175,24 @@ class MelodyEventTokenizer(MusicTokenizer):
         only_eos[self.eos_id] = True
         return only_eos
 
+    def cadence_mask(self, body: Sequence[int], total_steps: int, final_steps: Sequence[int], tonic_pc: int,
+                     allowed: torch.Tensor) -> torch.Tensor | None:
+        t = len(body)  # one token per grid step
+        if not final_steps or t < final_steps[0] or t >= total_steps:
+            return None
+        tonics = [i for i in range(self._first_pitch_id, self.vocab_size)
+                  if bool(allowed[i]) and self.pitch_of(i) % 12 == tonic_pc]
+        if not tonics:
+            return None
+        only = torch.zeros_like(allowed)
+        if any(int(body[s]) in tonics for s in final_steps if s < t):  # the final note has come: hold it
+            only[self.hold_id] = True
+            return only
+        if t == final_steps[-1]:  # the last strong beat: the final note now
+            only[tonics] = True
+            return only
+        return None
+
     def opening_rest(self, body: Sequence[int]) -> int | None:
         if any(self.pitch_of(int(t)) is not None for t in body):
             return None

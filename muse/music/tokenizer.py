@@ -114,6 +114,14 @@ class MusicTokenizer(Tokenizer):
         None when a note has come, or when the tokenizer cannot tell."""
         return None
 
+    def cadence_mask(self, body: Sequence[int], total_steps: int, final_steps: Sequence[int], tonic_pc: int,
+                     allowed: torch.Tensor) -> torch.Tensor | None:
+        """The ids allowed next so that the melody ends on a cadence: its last note a tonic
+        (model-space pitch class ``tonic_pc``) starting on one of the grid steps ``final_steps``
+        (strong beats of the last bar) and held to ``total_steps``. None where the rule does not
+        restrict this step, and always None for a tokenizer that cannot steer endings (the default)."""
+        return None
+
 
 def close_at_bar(body: Sequence[int], bar_id: int, eos_id: int, total_steps: int, steps_per_bar: int,
                  allowed: torch.Tensor) -> torch.Tensor | None:
