@@ -22,9 +22,9 @@ from common import RESULTS, environment, markdown_table  # noqa: E402
 
 import torch  # noqa: E402
 
-from muse.music.compose import _strong_steps, estimate_key, generate_melodies  # noqa: E402
+from muse.music.compose import generate_melodies  # noqa: E402
 from muse.music.evaluate import load_heldout, training_data_settings  # noqa: E402
-from muse.music.metrics import beat_steps  # noqa: E402
+from muse.music.metrics import beat_steps, estimate_key, strong_steps  # noqa: E402
 from muse.recipes.hub import load_model  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def ending(mel) -> dict[str, bool]:  # noqa: ANN001
     last = mel.notes[-1]
     bar = mel.steps_per_bar
     tonic = estimate_key(mel)[0]
-    parts = {"tonic": last.pitch % 12 == tonic, "strong beat": last.start % bar in _strong_steps(mel),
+    parts = {"tonic": last.pitch % 12 == tonic, "strong beat": last.start % bar in strong_steps(mel),
              "held a beat": last.duration >= beat_steps(mel)}
     parts["cadence"] = all(parts.values())
     return parts

@@ -371,7 +371,8 @@ def test_fast_and_fallback_midi_readers_agree(tmp_path):
 def test_a_melody_with_no_key_asked_still_carries_its_own_key_signature(tmp_path):
     import pretty_midi
 
-    from muse.music.compose import estimate_key, generate_melodies
+    from muse.music.compose import generate_melodies
+    from muse.music.metrics import estimate_key
     from muse.music.midi_io import write_midi
 
     mels = generate_melodies("melody-transformer", bars=4, num=3, seed=1)
@@ -394,7 +395,8 @@ def test_melodies_end_on_the_tonic_on_a_strong_beat_held_to_the_end(meter, stron
 
 
 def test_without_a_key_the_cadence_takes_the_tonic_the_melody_suggests_and_can_be_turned_off():
-    from muse.music.compose import estimate_key, generate_melodies
+    from muse.music.compose import generate_melodies
+    from muse.music.metrics import estimate_key
 
     ended = generate_melodies("melody-transformer", bars=8, num=8, seed=7)
     head_keys = [estimate_key(m.slice(0, 7 * m.steps_per_bar)) for m in ended]

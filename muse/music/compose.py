@@ -12,8 +12,9 @@ from muse.sampling.sampler import generate
 from muse.music.constraints import MelodyConstraint
 from muse.music.interop import MelodySource, as_melody
 from muse.music.melody import Melody
-from muse.music.theory import (GENERATION_TIME_SIGNATURES, KEY_MODES, MINOR_LIKE, key_name, parse_time_signature,
-                               scale_intervals, scale_pitch_classes, scale_pitches, tonic_pitch_class)
+from muse.music.metrics import estimate_key, strong_steps
+from muse.music.theory import (GENERATION_TIME_SIGNATURES, MINOR_LIKE, key_name, parse_time_signature,
+                               scale_intervals, scale_pitches, tonic_pitch_class)
 from muse.music.tokenizer import MusicTokenizer
 from muse.recipes.hub import LoadedModel, load_model
 
@@ -21,20 +22,6 @@ DEFAULT_MELODY_MODEL = "melody-transformer"
 PRIMER_BARS = 4
 """Bars of a longer primer used when ``primer_bars`` is not given (its first bars with notes)."""
 PRIMER_FROM = ("start", "end")
-
-
-def estimate_key(melody: Melody) -> tuple[int, str]:
-    """Most likely major/minor key: most notes in scale, ties broken by tonic/final-note weight."""
-    pcs = [p % 12 for p in melody.pitches]
-    if not pcs:
-        return 0, "major"
-    final = pcs[-1]
-
-    def score(k: tuple[int, str]) -> tuple[float, float]:
-        scale = scale_pitch_classes(*k)
-        return sum(pc in scale for pc in pcs), (pcs.count(k[0]) + 2 * (final == k[0]))
-
-    return max(((t, m) for t in range(12) for m in KEY_MODES), key=score)
 
 
 @dataclass
@@ -124,16 +111,6 @@ class MelodyRequest:
         if self.scale is not None:
             scale_intervals(self.scale)
         return self
-
-
-def _strong_steps(template: Melody) -> list[int]:
-    """Grid steps within a bar where a final note may start: the downbeat, and the middle of a bar
-    of four or more beats in an even count (beat 3 of 4/4, the second half of 12/8)."""
-    from muse.music.metrics import beat_steps
-
-    bar = template.steps_per_bar
-    beats = round(bar / beat_steps(template))
-    return [0, bar // 2] if beats >= 4 and beats % 2 == 0 else [0]
 
 
 def _melody_tokenizer(lm: LoadedModel) -> MusicTokenizer:
@@ -241,7 +218,7 @@ def compose(
     final_steps: list[int] = []
     tonic = None
     if req.cadence:
-        final_steps = [total - bar + s for s in _strong_steps(template)]
+        final_steps = [total - bar + s for s in strong_steps(template)]
         if out_key is not None:
             tonic = transform.to_model(60 + out_key[0]) % 12
     melody_rule = MelodyConstraint(tok, pitches, total, template.steps_per_bar,

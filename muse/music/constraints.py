@@ -7,6 +7,7 @@ import torch
 
 from muse.errors import ConstraintError
 from muse.sampling.constraints import Constraint
+from muse.music.metrics import estimate_key
 from muse.music.tokenizer import MusicTokenizer
 
 
@@ -58,8 +59,6 @@ class MelodyConstraint(Constraint):
             return self.tonic_pc
         head = tuple(int(t) for t in body[: self.final_steps[0]]) if len(body) >= self.final_steps[0] else ()
         if head not in self._tonics:
-            from muse.music.compose import estimate_key
-
             self._tonics[head] = estimate_key(self.tok.decode_ids(list(head)))[0]
         return self._tonics[head]
 

@@ -47,6 +47,28 @@ def beat_steps(melody: Melody) -> float:
     return unit * 3 if num % 3 == 0 and num > 3 and den >= 8 else unit
 
 
+def strong_steps(melody: Melody) -> list[int]:
+    """Grid steps within a bar where a final note may start: the downbeat, and the middle of a bar
+    of four or more beats in an even count (beat 3 of 4/4, the second half of 12/8)."""
+    bar = melody.steps_per_bar
+    beats = round(bar / beat_steps(melody))
+    return [0, bar // 2] if beats >= 4 and beats % 2 == 0 else [0]
+
+
+def estimate_key(melody: Melody) -> tuple[int, str]:
+    """Most likely major/minor key: most notes in scale, ties broken by tonic/final-note weight."""
+    pcs = [p % 12 for p in melody.pitches]
+    if not pcs:
+        return 0, "major"
+    final = pcs[-1]
+
+    def score(k: tuple[int, str]) -> tuple[float, float]:
+        scale = scale_pitch_classes(*k)
+        return sum(pc in scale for pc in pcs), (pcs.count(k[0]) + 2 * (final == k[0]))
+
+    return max(((t, m) for t in range(12) for m in KEY_MODES), key=score)
+
+
 def _entropy(values: Sequence[int]) -> float:
     if not values:
         return NAN
