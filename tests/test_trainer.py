@@ -58,6 +58,24 @@ def test_existing_run_needs_resume(tmp_path):
         make(tmp_path, steps=5).fit()
 
 
+def test_a_second_trainer_on_a_busy_run_dir_stops_with_an_error(tmp_path):
+    """Two `muse train --resume --out D` at once would overwrite each other's checkpoints: the second stops."""
+    import fcntl
+    import os
+
+    make(tmp_path, steps=5).fit()
+    fd = os.open(tmp_path / "run" / ".lock", os.O_RDWR)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, b"4242", 0)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running trainer holds it
+    try:
+        with pytest.raises(MuseError, match=r"another muse process is training in this run directory \(pid 4242\)"):
+            make(tmp_path, steps=10).fit(resume=True)
+    finally:
+        os.close(fd)
+    assert make(tmp_path, steps=10).fit(resume=True).step == 10  # free again
+
+
 def test_nan_guard_keeps_last_good_checkpoint(tmp_path):
     t = make(tmp_path, steps=60, save_every=10)
     orig = t.model.loss

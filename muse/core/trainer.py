@@ -8,6 +8,7 @@ interruption and resumption, and distributed data parallel.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -480,8 +481,36 @@ class Trainer:
             >>> result.stopped, more.step
             ('steps', 20)
         """
-        cfg = self.cfg
         self._prepare_run_dir(bool(resume))
+        with self._run_lock():
+            return self._fit(resume)
+
+    @contextlib.contextmanager
+    def _run_lock(self):  # noqa: ANN202
+        """Hold ``run_dir/.lock`` (fcntl) while training: a second trainer on the same run dir stops with
+        an error instead of overwriting this one's checkpoints."""
+        if not self.dist.is_main:
+            yield
+            return
+        import fcntl
+
+        fd = os.open(self.run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                other = os.read(fd, 32).decode("ascii", "replace").strip()
+                raise MuseError("another muse process is training in this run directory"
+                                + (f" (pid {other})" if other else "") + "; wait for it or choose another --out",
+                                self.run_dir) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    def _fit(self, resume: bool | str | Path) -> FitResult:
+        cfg = self.cfg
         D.barrier()
         seed_everything(cfg.seed, cfg.deterministic)
         if resume:
