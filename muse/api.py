@@ -27,6 +27,12 @@ _EXPORTS = {
     "Melody": "muse.music.melody",
     "Note": "muse.music.melody",
     "generate_melodies": "muse.music.compose",
+    # scores (polyphony)
+    "Score": "muse.music.score",
+    "Part": "muse.music.score",
+    "read_score": "muse.music.score_io",
+    "write_score": "muse.music.score_io",
+    "iter_corpus_scores": "muse.music.corpora",
     "MelodyRequest": "muse.music.compose",
     "save_melodies": "muse.music.compose",
     "read_melodies": "muse.music.midi_io",

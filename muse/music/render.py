@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pretty_midi
@@ -217,7 +218,11 @@ def render_wav(
 
     "auto" uses FluidSynth when the binary and a soundfont are found (falling
     back to the built-in synth if it fails); "fluidsynth" insists on it.
-    The audio is trimmed of trailing silence and peak-normalised to 0.9.
+    Every track of a multi-part file sounds: FluidSynth plays each channel with
+    its program (drums on channel 10 with the soundfont's kit); the built-in synth
+    plays every pitched track with its one additive voice, whatever the program,
+    and skips drum tracks. The audio is trimmed of trailing silence and
+    peak-normalised to 0.9.
 
     Args:
         midi_path: the MIDI file to render (e.g. from :func:`muse.write_midi`).
@@ -282,6 +287,18 @@ def melody_to_pretty_midi(melody: Melody, program: int = 0) -> pretty_midi.Prett
     """One-instrument PrettyMIDI of ``melody`` at its tempo and time signature: the MIDI file
     :func:`muse.music.midi_io.write_midi` writes, read back by pretty_midi."""
     return pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(melody, program=program)))
+
+
+def render_score_wav(score: Any, wav_path: str | Path, **kw: Any) -> RenderedWav:
+    """Render a :class:`~muse.music.score.Score` to WAV via a temporary type-1 MIDI file
+    (:func:`muse.music.score_io.write_score_midi`: every part on its channel with its program;
+    ``kw`` go to :func:`render_wav`)."""
+    from muse.music.score_io import write_score_midi
+
+    check_output_file(wav_path, try_write=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        midi = write_score_midi(score, Path(tmp) / "score.mid")
+        return render_wav(midi, wav_path, **kw)
 
 
 def render_melody_wav(melody: Melody, wav_path: str | Path, *, program: int = 0, **kw: object) -> RenderedWav:
