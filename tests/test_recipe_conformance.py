@@ -39,6 +39,21 @@ def _melody_folder(root: Path) -> Path:
     return root
 
 
+def _score_folder(root: Path) -> Path:
+    """Twenty-four two-part pieces (a tune over a bass line) as multi-track MIDI."""
+    from muse.music.melody import Note
+    from muse.music.score import Part, Score
+    from muse.music.score_io import write_score_midi
+
+    rng = random.Random(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(24):
+        tune = [Note(t, t + 4, rng.choice([60, 62, 64, 65, 67])) for t in range(0, 32, 4)]
+        bass = [Note(t, t + 8, rng.choice([36, 41, 43])) for t in range(0, 32, 8)]
+        write_score_midi(Score([Part(tune, name="Lead"), Part(bass, program=33, name="Bass")]), root / f"p{i:02d}.mid")
+    return root
+
+
 def _picture(path: Path, seed: int, size: int = 40) -> Path:
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
@@ -62,6 +77,7 @@ CASES = {
     "melody-lstm": ("melody", "lstm", ["model.n_layer=1", "model.n_embd=16", "model.n_hidden=32", "data.block_size=32",
                                        "data.workers=1"]),
     "poem": ("poem", "transformer", LM_TINY),
+    "score": ("score", "transformer", LM_TINY + ["data.block_size=48"]),
     "vae": ("vae", "vae", ["model.embed_dim=8", "model.enc_hidden=16", "model.dec_hidden=16", "model.dec_layers=1",
                            "model.z_dim=8", "data.workers=1", "data.augment=false", "data.valid_frac=0.2"]),
     "gan": ("gan", "dcgan", ["model.image_size=16", "model.ngf=4", "model.ndf=4", "model.nz=8",
@@ -90,7 +106,7 @@ def moved(cache, tmp_path_factory):
     out = {}
     for name, (kind, model, overrides) in CASES.items():
         data = {"melody": str(melodies), "vae": str(melodies), "poem": str(FIX / "poetry" / "tang_sample.jsonl"),
-                "gan": "digits"}.get(kind)
+                "gan": "digits", "score": str(_score_folder(root / "scores"))}.get(kind)
         extra: list[str] = []
         if kind == "style":
             data, extra = _style_data(root / name)
@@ -129,6 +145,10 @@ def test_a_moved_model_folder_loads_and_generates(moved, name):
         poems = recipe.generate(loaded, PoemRequest(form="wujue"), num=1, generation={"seed": 0})
         lines = poems[0].split("\n")
         assert len(lines) == 4 and all(len(line) == 6 for line in lines)  # 5 characters + punctuation
+    elif kind == "score":
+        scores = recipe.generate(loaded, bars=2, num=2, generation={"seed": 0})
+        assert len(scores) == 2 and all(s.length == 32 for s in scores)
+        assert all([(p.name, p.program) for p in s.parts] == [("Lead", 0), ("Bass", 33)] for s in scores)
     elif kind == "vae":
         mels = recipe.generate(loaded, num=2, generation={"seed": 0})
         assert len(mels) == 2 and all(m.length == loaded.seq_len for m in mels)
@@ -142,7 +162,7 @@ def test_a_moved_model_folder_loads_and_generates(moved, name):
         assert y.shape == x.shape and bool(loaded.model.has_style)
 
 
-@pytest.mark.parametrize("name", [n for n, (k, _, _) in CASES.items() if k in ("melody", "poem")])
+@pytest.mark.parametrize("name", [n for n, (k, _, _) in CASES.items() if k in ("melody", "poem", "score")])
 def test_decoding_contract_of_every_decoding_model(moved, name):
     """Incremental decoding with the model's state equals a full recompute; reorder_state follows beams."""
     model = load_model(moved[name]).model

@@ -16,7 +16,8 @@ from muse.cli.options import ArgumentParser, HelpFormatter, epilog
 from muse.data.report import MuseWarning
 from muse.errors import MuseError
 
-VERBS = ("melody", "poem", "train", "corpora", "vae", "gan", "stylize", "render", "eval", "models", "demo")
+VERBS = ("melody", "poem", "chorale", "harmonize", "infill", "compose", "train", "corpora", "vae", "gan", "stylize",
+         "render", "eval", "models", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 RECIPES = {
     "melody": "muse.music.melody_recipe",
     "vae": "muse.music.vae_recipe",
+    "score": "muse.music.score_recipe",
     "poem": "muse.poetry.poem_recipe",
     "gan": "muse.image.gan_recipe",
     "style": "muse.image.style_recipe",
