@@ -15,7 +15,8 @@ from muse.music.melody import Melody
 from muse.music.metrics import estimate_key, strong_steps
 from muse.music.theory import (GENERATION_TIME_SIGNATURES, MINOR_LIKE, key_name, parse_time_signature,
                                scale_intervals, scale_pitches, tonic_pitch_class)
-from muse.music.tokenizer import MusicTokenizer
+from muse.music.tokenizer import (ControlPrefixRule, MusicTokenizer, analysis_key, melody_mode, mode_signature,
+                                  scale_mode)
 from muse.recipes.hub import LoadedModel, load_model
 
 DEFAULT_MELODY_MODEL = "melody-transformer"
@@ -76,6 +77,9 @@ class MelodyRequest:
     key the melody suggests before its last bar), starts on a strong beat of the last bar (its
     downbeat, or its middle in 4/4, 6/4, 12/8) and is held to the end. For tokenizers that can
     steer endings (melody events; REMI and MidiTok models end where the length rule ends them)."""
+    corpus: str | None = None
+    """Style: the training corpus to write like, for a model trained with ``data.control`` holding
+    ``corpus`` (its tokenizer's ``corpora``). None: the corpus most of its training melodies came from."""
 
     def validate(self) -> "MelodyRequest":
         """Check the settings; raise :class:`~muse.errors.ConfigError` for the first bad one.
@@ -204,12 +208,11 @@ def compose(
         primer = replace(given, key=primer.key)
         total += -(-primer.length // bar) * bar  # the primer, rounded up to whole bars, then `bars` new bars
     out_key, scale = _target_key(req, primer)
-    prompt = [tok.bos_id]
     if primer is not None:
         ids, transform = tok.encode_melody(primer)
-        prompt += ids
     else:
-        transform = tok.transform_for(out_key)
+        ids, transform = [], tok.transform_for(_model_key(tok, out_key, scale))
+    prompt = [tok.bos_id, *_control_prefix(tok, req, ts, out_key, scale, primer, transform), *ids]
     pitches = None
     if scale is not None and out_key is not None:
         pitches = {transform.to_model(p) for p in scale_pitches(out_key[0], scale, req.low, req.high)}
@@ -224,10 +227,10 @@ def compose(
     melody_rule = MelodyConstraint(tok, pitches, total, template.steps_per_bar,
                                    max_lead_in=0 if req.start_with_note and primer is None else None,
                                    final_steps=final_steps, tonic_pc=tonic)
-    rules = [melody_rule, *constraints]
+    rules = [melody_rule, *([ControlPrefixRule(tok)] if tok.controls else []), *constraints]
     for rule in rules:
         rule.check(tok)
-    gen = replace(gen, max_new_tokens=max(1, tok.max_tokens(total)), eos_id=tok.eos_id,
+    gen = replace(gen, max_new_tokens=max(1, tok.max_tokens(total)) + len(tok.controls), eos_id=tok.eos_id,
                   num_return_sequences=num if gen.num_beams == 1 else min(num, gen.num_beams)).validate()
     seqs: list[list[int]] = []
     seed = gen.seed
@@ -246,6 +249,32 @@ def compose(
             mel = replace(mel, key=estimate_key(mel))
         out.append(mel)
     return out
+
+
+def _model_key(tok: MusicTokenizer, key: tuple[int, str] | None, scale: str | None) -> tuple[int, str] | None:
+    """The key a fresh melody is moved from: ``key``, or for a model trained with controls and a modal
+    scale the key of its signature (D dorian as C major), as such tunes were moved in training."""
+    mode = scale_mode(scale)
+    if key is None or not tok.controls or mode is None:
+        return key
+    return mode_signature(key[0], mode)
+
+
+def _control_prefix(tok: MusicTokenizer, req: MelodyRequest, ts: tuple[int, int], out_key: tuple[int, str] | None,
+                    scale: str | None, primer: Melody | None, transform: Any) -> list[int]:
+    """The control ids telling a model trained with ``data.control`` the request's meter, corpus,
+    mode and model-space tonic ([] for a model trained without; parts not known are left to the model)."""
+    if req.corpus is not None and req.corpus not in tok.corpora:
+        known = f"; it knows {', '.join(tok.corpora)}" if tok.corpora else " (trained without data.control=corpus)"
+        raise ConfigError(f"corpus {req.corpus!r} is not a style of this model{known}")
+    if not tok.controls:
+        return []
+    mode, tonic = scale_mode(scale), None if out_key is None else out_key[0]
+    if scale is None and primer is not None and (home := analysis_key(primer)) is not None:
+        mode, tonic = melody_mode(primer, home), home[0]  # as the training melodies were told
+    tonic = None if tonic is None or mode is None else transform.to_model(tonic) % 12  # a prefix of the order
+    return tok.control_tokens(meter=ts, key=tonic, mode=mode,
+                              corpus=req.corpus or (tok.corpora[0] if tok.corpora else None))
 
 
 def generate_melodies(
@@ -271,6 +300,7 @@ def generate_melodies(
     cadence: bool = True,
     seed: int | None = None,
     device: str = "cpu",
+    corpus: str | None = None,
     **generation: Any,
 ) -> list[Melody]:
     """Generate ``num`` melodies of ``bars`` bars (with a primer: ``bars`` new bars after it).
@@ -334,6 +364,8 @@ def generate_melodies(
         seed: random seed; the same seed and settings give the same melodies.
             None: not seeded.
         device: where the model runs (``"cpu"``, the default, ``"cuda"``, ``"mps"``).
+        corpus: the style (training corpus) to write like, for a model trained with
+            ``data.control`` holding ``corpus``; None: its main training corpus.
         **generation: any other :class:`~muse.sampling.config.GenerationConfig`
             field (``repetition_penalty=1.2``, ``no_repeat_ngram_size=4``...); an
             unknown name raises ConfigError.
@@ -359,7 +391,7 @@ def generate_melodies(
     req = MelodyRequest(bars=bars, key=key, scale=scale, low=low, high=high, primer=primer, qpm=qpm,
                         time_signature=time_signature, start_with_note=start_with_note, cadence=cadence,
                         primer_bars=primer_bars,
-                        primer_from=primer_from)
+                        primer_from=primer_from, corpus=corpus)
     return compose(lm, req, gen, num=num, device=device)
 
 

@@ -57,6 +57,7 @@ class MelodyConstraint(Constraint):
         """The cadence's tonic: the one asked, else the key of the notes before the last bar (kept per prefix)."""
         if self.tonic_pc is not None:
             return self.tonic_pc
+        body = self.tok.strip_controls(body)
         head = tuple(int(t) for t in body[: self.final_steps[0]]) if len(body) >= self.final_steps[0] else ()
         if head not in self._tonics:
             self._tonics[head] = estimate_key(self.tok.decode_ids(list(head)))[0]

@@ -7,6 +7,13 @@ by octaves; with ``transpose_to_key=True`` a melody whose key is known is first
 moved to C major / A minor (and by whole octaves to sit best in the range).
 :meth:`MelodyEventTokenizer.encode_melody` returns that transposition as a
 :class:`~muse.music.tokenizer.Transform`, which ``decode_melody`` undoes.
+
+With ``controls`` (``data.control``) the vocabulary ends with the control tokens
+(:func:`~muse.music.tokenizer.control_names`): the prefix after BOS gives the
+meter (decoded melodies take it), corpus, mode and tonic. Under
+``transpose_to_key`` the tonic is the model-space one, always C (major-like) or A
+(minor-like), so it only repeats the key's quality: ``mode`` is the control that
+tells such a model something (major, minor, dorian, mixolydian...).
 """
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ import torch
 
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody, Note
-from muse.music.tokenizer import MusicTokenizer, Transform, check_melody, fold_pitch
+from muse.music.tokenizer import MusicTokenizer, Transform, check_melody, control_names, fold_pitch, parse_controls
 
 _SPECIALS = ("PAD", "BOS", "EOS")
 
@@ -46,7 +53,7 @@ def best_octave(pitches: Sequence[int], low: int, high: int) -> int:
 
 
 class MelodyEventTokenizer(MusicTokenizer):
-    """Ids: 0 PAD, 1 BOS, 2 EOS, 3 OFF, 4 HOLD, then ON_min_pitch .. ON_max_pitch."""
+    """Ids: 0 PAD, 1 BOS, 2 EOS, 3 OFF, 4 HOLD, then ON_min_pitch .. ON_max_pitch, then the control tokens."""
 
     kind = "melody-events"
     off_id = 3
@@ -61,6 +68,8 @@ class MelodyEventTokenizer(MusicTokenizer):
         squash: bool = True,
         transpose_to_key: bool = True,
         steps_per_quarter: int = 4,
+        controls: Sequence[str] | str = (),
+        corpora: Sequence[str] = (),
     ):
         self.squash = squash
         self.transpose_to_key = transpose_to_key
@@ -71,12 +80,19 @@ class MelodyEventTokenizer(MusicTokenizer):
             raise ConfigError(f"melody-events pitch range {self.min_pitch}..{self.max_pitch} must lie in 0..127")
         if squash and self.max_pitch - self.min_pitch < 11:
             raise ConfigError(f"squash needs a pitch range of at least an octave, not {self.min_pitch}..{self.max_pitch}")
+        self.controls = parse_controls(controls)
+        self.corpora = tuple(corpora) if "corpus" in self.controls else ()
+        if "corpus" in self.controls and not self.corpora:
+            raise ConfigError("a corpus control needs the corpus names (corpora)")
+        self._controls_first = self._first_pitch_id + self.max_pitch - self.min_pitch + 1
+        self._control_tokens = control_names(self.controls, self.corpora)
+        self._control_index = {t: self._controls_first + k for k, t in enumerate(self._control_tokens)}
 
     # ---------------------------------------------------------------- vocabulary
 
     @property
     def vocab_size(self) -> int:
-        return self._first_pitch_id + self.max_pitch - self.min_pitch + 1
+        return self._controls_first + len(self._control_tokens)
 
     def note_on_id(self, pitch: int) -> int | None:
         """Id of ``ON_pitch``, or None when the pitch is outside the vocabulary."""
@@ -86,7 +102,7 @@ class MelodyEventTokenizer(MusicTokenizer):
 
     def pitch_of(self, i: int) -> int | None:
         """Pitch of a note-on id, None for any other id."""
-        if self._first_pitch_id <= i < self.vocab_size:
+        if self._first_pitch_id <= i < self._controls_first:
             return self.min_pitch + i - self._first_pitch_id
         return None
 
@@ -97,6 +113,8 @@ class MelodyEventTokenizer(MusicTokenizer):
             return "OFF"
         if i == self.hold_id:
             return "HOLD"
+        if self._controls_first <= i < self.vocab_size:
+            return self._control_tokens[i - self._controls_first]
         pitch = self.pitch_of(i)
         if pitch is None:
             raise DataError(f"id {i} outside the melody-events vocabulary of {self.vocab_size}")
@@ -106,6 +124,8 @@ class MelodyEventTokenizer(MusicTokenizer):
         names = {**{s: i for i, s in enumerate(_SPECIALS)}, "OFF": self.off_id, "HOLD": self.hold_id}
         if token in names:
             return names[token]
+        if token in self._control_index:
+            return self._control_index[token]
         if token.startswith("ON_") and token[3:].lstrip("-").isdigit():
             i = self.note_on_id(int(token[3:]))
             if i is not None:
@@ -141,13 +161,15 @@ class MelodyEventTokenizer(MusicTokenizer):
         return ids, Transform(offset)
 
     def decode_ids(self, ids: Sequence[int]) -> Melody:
-        """Melody of the events (specials skipped), at 120 qpm in 4/4 with no key."""
+        """Melody of the events (specials and controls skipped), at 120 qpm with no key, in the
+        meter of a ``TimeSig`` control, else 4/4."""
+        meter = self.meter_of_ids(ids)
         notes: list[Note] = []
         current: tuple[int, int] | None = None
         step = 0
         for i in ids:
             i = int(i)
-            if i < len(_SPECIALS):
+            if i < len(_SPECIALS) or self._controls_first <= i < self.vocab_size:
                 continue
             if i != self.hold_id:
                 if i != self.off_id and self.pitch_of(i) is None:
@@ -160,7 +182,13 @@ class MelodyEventTokenizer(MusicTokenizer):
             step += 1
         if current is not None:
             notes.append(Note(current[0], step, current[1]))
-        return Melody(notes, self.steps_per_quarter, total_steps=step)
+        return Melody(notes, self.steps_per_quarter, time_signature=meter or (4, 4), total_steps=step)
+
+    def meter_of_ids(self, ids: Sequence[int]) -> tuple[int, int] | None:
+        """The meter of a ``TimeSig`` control in ``ids``, None without one."""
+        if "meter" not in self.controls:
+            return None
+        return self.controls_of_ids(ids).get("meter")
 
     # ---------------------------------------------------------------- structure
 
@@ -169,6 +197,7 @@ class MelodyEventTokenizer(MusicTokenizer):
 
     def closing_mask(self, body: Sequence[int], total_steps: int, steps_per_bar: int,
                      allowed: torch.Tensor) -> torch.Tensor | None:
+        body = self.strip_controls(body)
         if len(body) < total_steps:
             return None
         only_eos = torch.zeros_like(allowed)
@@ -177,10 +206,11 @@ class MelodyEventTokenizer(MusicTokenizer):
 
     def cadence_mask(self, body: Sequence[int], total_steps: int, final_steps: Sequence[int], tonic_pc: int,
                      allowed: torch.Tensor) -> torch.Tensor | None:
+        body = self.strip_controls(body)
         t = len(body)  # one token per grid step
         if not final_steps or t < final_steps[0] or t >= total_steps:
             return None
-        tonics = [i for i in range(self._first_pitch_id, self.vocab_size)
+        tonics = [i for i in range(self._first_pitch_id, self._controls_first)
                   if bool(allowed[i]) and self.pitch_of(i) % 12 == tonic_pc]
         if not tonics:
             return None
@@ -194,6 +224,7 @@ class MelodyEventTokenizer(MusicTokenizer):
         return None
 
     def opening_rest(self, body: Sequence[int]) -> int | None:
+        body = self.strip_controls(body)
         if any(self.pitch_of(int(t)) is not None for t in body):
             return None
         return len(body)
@@ -207,6 +238,8 @@ class MelodyEventTokenizer(MusicTokenizer):
             "squash": self.squash,
             "transpose_to_key": self.transpose_to_key,
             "steps_per_quarter": self.steps_per_quarter,
+            **({"controls": list(self.controls)} if self.controls else {}),
+            **({"corpora": list(self.corpora)} if self.corpora else {}),
         }
 
     @classmethod
@@ -214,4 +247,5 @@ class MelodyEventTokenizer(MusicTokenizer):
         return cls(
             d.get("min_pitch"), d.get("max_pitch"), squash=d.get("squash", True),
             transpose_to_key=d.get("transpose_to_key", True), steps_per_quarter=d.get("steps_per_quarter", 4),
+            controls=d.get("controls", ()), corpora=d.get("corpora", ()),
         )

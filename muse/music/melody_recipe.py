@@ -17,7 +17,7 @@ from muse.music.events import MelodyEventTokenizer
 from muse.music.melody import Melody
 from muse.music.miditok_adapter import MidiTokTokenizer
 from muse.music.remi import RemiTokenizer
-from muse.music.tokenizer import MusicTokenizer
+from muse.music.tokenizer import MusicTokenizer, analysis_key, melody_mode, parse_controls
 from muse.recipes.base import build_request
 from muse.recipes.lm import LMData, LMRecipe, lm_models
 
@@ -46,6 +46,14 @@ class MelodyData(LMData):
     max_steps: int | None = MAGENTA_FILTERS["max_steps"]
     limit: int | None = None
     """Parse at most this many pieces."""
+    control: str = ""
+    """Control prefix after BOS: a comma list of meter, corpus, mode, key ("": none). Each training melody
+    is told its time signature, corpus (a built-in corpus's name; in a folder, the subfolder a piece is in,
+    else the folder's name), mode (:func:`~muse.music.tokenizer.melody_mode` around the key the notes
+    suggest, :func:`~muse.music.tokenizer.analysis_key`: file key signatures often say only the signature)
+    and tonic (in model space: under transpose_to_key the signature is always C major / A minor, so the tonic
+    says where the music centres in it; ``mode`` is the part that carries most); generation writes the
+    request's. tokenizer=events or remi."""
 
     def validate(self) -> None:
         super().validate()
@@ -53,6 +61,8 @@ class MelodyData(LMData):
             raise ConfigError(f"data.tokenizer must be events, remi or miditok, not {self.tokenizer!r}")
         if not 0 <= self.min_pitch <= self.max_pitch <= 127:
             raise ConfigError(f"data.min_pitch..data.max_pitch ({self.min_pitch}..{self.max_pitch}) must lie in 0..127")
+        if parse_controls(self.control) and self.tokenizer == "miditok":
+            raise ConfigError("data.control: control tokens need data.tokenizer=events or remi, not miditok")
 
 
 def split_and_versions(piece_id: str, mel: Melody, data: Any) -> tuple[str, list[Melody]]:
@@ -68,13 +78,43 @@ def melody_filter_hint(data: Any) -> str:
             "(data.min_bars, data.min_pitches)")
 
 
-def make_melody_tokenizer(data: MelodyData) -> MusicTokenizer:
+def corpus_label(corpus: str | None, piece_id: str = "") -> str:
+    """The corpus a piece is told it comes from: a built-in corpus's name; in a folder, the
+    subfolder the piece lies in (``piece_id``'s first part), else the folder's own name."""
+    from muse.music.corpora import BUILTIN_CORPORA
+
+    name = str(corpus or "corpus")
+    if name in BUILTIN_CORPORA:
+        return name
+    parts = Path(piece_id.partition("#")[0]).parts
+    label = parts[0] if len(parts) > 1 else (Path(name).stem if Path(name).is_file() else Path(name).name)
+    return label.replace(" ", "_") or "corpus"
+
+
+def make_melody_tokenizer(data: MelodyData, corpora: Sequence[str] = ()) -> MusicTokenizer:
+    """The tokenizer ``data`` asks for; with a corpus control, ``corpora`` are the names it knows."""
+    controls = parse_controls(data.control)
     if data.tokenizer == "events":
         return MelodyEventTokenizer(data.min_pitch, data.max_pitch, squash=True,
-                                    transpose_to_key=bool(data.transpose_to_key))
+                                    transpose_to_key=bool(data.transpose_to_key), controls=controls,
+                                    corpora=corpora)
     if data.tokenizer == "miditok":
+        if controls:
+            raise ConfigError("data.control: control tokens need data.tokenizer=events or remi, not miditok")
         return MidiTokTokenizer(data.miditok_config)
-    return RemiTokenizer()
+    return RemiTokenizer(controls=controls, corpora=corpora)
+
+
+def control_prefix(tok: MusicTokenizer, piece_id: str, mel: Melody, data: Any) -> list[int]:
+    """The control ids a training melody is told: its meter, corpus, mode and tonic (of
+    :func:`~muse.music.tokenizer.analysis_key`; the tonic moved as encoding moves the melody)."""
+    if not tok.controls:
+        return []
+    key = analysis_key(mel)
+    tonic = None if key is None else (key[0] + tok.transform_for(mel.key).semitones) % 12
+    return tok.control_tokens(meter=mel.time_signature, key=tonic,
+                              mode=None if key is None else melody_mode(mel, key),
+                              corpus=corpus_label(data.corpus, piece_id))
 
 
 class MelodyRecipe(LMRecipe):
@@ -94,7 +134,10 @@ class MelodyRecipe(LMRecipe):
     def tokenizer_options(self, data: MelodyData) -> dict[str, Any]:
         keys = ("tokenizer", "miditok_config", "transpose_to_key", "min_pitch", "max_pitch", "augment", "min_bars",
                 "min_pitches", "max_steps", "limit")
-        return {k: getattr(data, k) for k in keys}
+        opts = {k: getattr(data, k) for k in keys}
+        if parse_controls(data.control):  # only then: stores built before the option existed keep their cache key
+            opts["control"] = ",".join(parse_controls(data.control))
+        return opts
 
     def load_items(self, data: MelodyData | dict):
         data = self.data_config(data)
@@ -105,7 +148,13 @@ class MelodyRecipe(LMRecipe):
         return items, report
 
     def make_tokenizer(self, items: Sequence[tuple[str, Any]], data: MelodyData) -> MusicTokenizer:
-        return make_melody_tokenizer(data)
+        corpora: list[str] = []
+        if "corpus" in parse_controls(data.control):  # most melodies first: the default at generation
+            from collections import Counter
+
+            counts = Counter(corpus_label(data.corpus, piece_id) for piece_id, _ in items)
+            corpora = sorted(counts, key=lambda c: (-counts[c], c))
+        return make_melody_tokenizer(data, corpora)
 
     def empty_hint(self, data: MelodyData) -> str:
         return melody_filter_hint(data)
@@ -118,7 +167,7 @@ class MelodyRecipe(LMRecipe):
             split, versions = split_and_versions(piece_id, mel, data)
             for m in versions:
                 try:
-                    ids = tok.encode(m)
+                    ids = control_prefix(tok, piece_id, m, data) + tok.encode(m)
                 except DataError as e:  # unrepresentable melody (e.g. a meter REMI does not know)
                     failed.skip(piece_id, str(e))
                     continue

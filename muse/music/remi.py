@@ -8,6 +8,11 @@ steps too. Notes longer than ``max_duration`` are *clipped* to it. Decoding give
 back the notes exactly (durations within range), the time signature and the key;
 the melody's length comes back rounded up to whole bars, and the tempo as the
 nearest tempo bin when ``tempo_bins`` is on.
+
+With ``controls`` (``data.control``) a control prefix may come before the first
+``Bar``: its meter is the vocabulary's own ``TimeSig`` token (so the prefix's meter
+is the melody's), and ``Corpus_``, ``Mode_`` and ``Tonic_`` tokens are appended to
+the vocabulary (``Tonic_D`` names a tonic, where ``Key_D`` is the key D major).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import torch
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody, Note
 from muse.music.theory import TIME_SIGNATURES, key_from_number, key_name, parse_time_signature, ts_name
-from muse.music.tokenizer import MusicTokenizer, Transform, check_melody, close_at_bar
+from muse.music.tokenizer import MusicTokenizer, Transform, check_melody, close_at_bar, control_names, parse_controls
 
 DEFAULT_TIME_SIGNATURES = TIME_SIGNATURES
 _SPECIALS = ("PAD", "BOS", "EOS")
@@ -51,6 +56,8 @@ class RemiTokenizer(MusicTokenizer):
         time_signatures: Sequence[str | Sequence[int]] | None = None,
         use_key: bool = True,
         tempo_bins: int = 0,
+        controls: Sequence[str] | str = (),
+        corpora: Sequence[str] = (),
     ):
         if not 0 <= min_pitch <= max_pitch <= 127:
             raise ConfigError(f"REMI pitch range {min_pitch}..{max_pitch} must lie in 0..127")
@@ -76,6 +83,12 @@ class RemiTokenizer(MusicTokenizer):
             tokens += [f"Key_{_key_name((pc, mode))}" for mode in ("major", "minor") for pc in range(12)]
         self._tempi = tempo_values(self.tempo_bins) if self.tempo_bins > 0 else []
         tokens += [f"Tempo_{q:g}" for q in self._tempi]
+        self.controls = parse_controls(controls)
+        self.corpora = tuple(corpora) if "corpus" in self.controls else ()
+        if "corpus" in self.controls and not self.corpora:
+            raise ConfigError("a corpus control needs the corpus names (corpora)")
+        names = [n for n in control_names(self.controls, self.corpora) if not n.startswith("TimeSig_")]
+        tokens += [n for n in names if n not in tokens]
         self._tokens = tokens
         self._ids = {t: i for i, t in enumerate(tokens)}
         self.bar_id = self._ids["Bar"]
@@ -255,6 +268,10 @@ class RemiTokenizer(MusicTokenizer):
     def key_of_ids(self, ids: Sequence[int]) -> tuple[int, str] | None:
         return self._first(ids, self.key_of)  # type: ignore[return-value]
 
+    def prefix_only_ids(self) -> list[int]:
+        """Control ids but the ``TimeSig`` ones, which the bar headers use too."""
+        return [i for i in super().prefix_only_ids() if self.time_signature_of(i) is None]
+
     # ---------------------------------------------------------------- structure
 
     def max_tokens(self, steps: int) -> int:
@@ -276,6 +293,8 @@ class RemiTokenizer(MusicTokenizer):
             "time_signatures": [ts_name(ts) for ts in self.time_signatures],
             "use_key": self.use_key,
             "tempo_bins": self.tempo_bins,
+            **({"controls": list(self.controls)} if self.controls else {}),
+            **({"corpora": list(self.corpora)} if self.corpora else {}),
         }
 
     @classmethod
