@@ -290,3 +290,20 @@ def test_train_compose_and_infill_on_a_folder_of_real_piano_and_quartet_midi(cac
     assert before.parts[0].notes == after.parts[0].notes  # the right hand is kept
     keep = lambda n: not 16 <= n.start < 32  # noqa: E731 - bars 3-4 of 2/4 at 8 steps a bar
     assert [n for n in before.parts[1].notes if keep(n)] == [n for n in after.parts[1].notes if keep(n)]
+
+
+def test_the_four_part_rules_hold_in_what_a_barely_trained_model_writes(chorale_model):
+    """No parallel fifths or octaves, no hidden ones between soprano and bass, no crossing, chords on beats:
+    hard rules of the decoding, so they hold even for a 6-step model (and not without them)."""
+    from muse.music.voice_leading import aggregate_stats, voice_leading_stats
+
+    def pooled(rules: bool) -> dict:
+        out = harmonize(chorale_model, TUNE, num=6, rules=rules, generation=muse.GenerationConfig(seed=7))
+        out += compose_scores(chorale_model, ScoreRequest(bars=4, rules=rules), muse.GenerationConfig(seed=8), num=6)
+        return aggregate_stats([voice_leading_stats(s) for s in out if all(p.notes for p in s.parts)])["pooled"]
+
+    ruled, free = pooled(True), pooled(False)
+    assert ruled["parallel_fifths_per_100"] == ruled["parallel_octaves_per_100"] == 0
+    assert ruled["hidden_perfect_per_100"] == 0 and ruled["crossing_share"] <= 0.01
+    assert ruled["chord_tone_share"] >= 0.95 > free["chord_tone_share"]
+    assert free["parallel_fifths_per_100"] + free["parallel_octaves_per_100"] + free["crossing_share"] > 0

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     device = resolve_device(args.device)
     lm = load_model(args.model or DEFAULT_CHORALE_MODEL, device=device, expect_kind="score")
-    req = ScoreRequest(bars=args.bars, key=args.key, time_signature=args.time_signature, qpm=args.qpm)
+    req = ScoreRequest(bars=args.bars, key=args.key, time_signature=args.time_signature, qpm=args.qpm,
+                       rules=not args.no_rules)
     scores = compose_scores(lm, req, generation(args, lm), num=args.num, device=device)
     write(scores, args, "chorale")
     return 0

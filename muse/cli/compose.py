@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     lm = load_model(args.model or DEFAULT_CHORALE_MODEL, device=device, expect_kind="score")
     parts = [t.strip() for t in args.tracks.split(",") if t.strip()] if args.tracks else None
     req = ScoreRequest(bars=args.bars, key=args.key, time_signature=args.time_signature, qpm=args.qpm, parts=parts,
-                       primer=args.primer, primer_bars=args.primer_bars)
+                       primer=args.primer, primer_bars=args.primer_bars, rules=not args.no_rules)
     scores = compose_scores(lm, req, generation(args, lm), num=args.num, device=device)
     write(scores, args, "score")
     return 0

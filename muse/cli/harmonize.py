@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     melody = args.melody if args.melody else parse_primer(args.primer_notes)
     lm = load_model(args.model or DEFAULT_CHORALE_MODEL, device=device, expect_kind="score")
-    scores = harmonize(lm, melody, num=args.num, generation=generation(args, lm), device=device)
+    scores = harmonize(lm, melody, num=args.num, generation=generation(args, lm), device=device,
+                       rules=not args.no_rules)
     write(scores, args, "harmony")
     return 0

@@ -39,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     lm = load_model(args.model or DEFAULT_CHORALE_MODEL, device=device, expect_kind="score")
     scores = infill(lm, args.score, args.bars, parts=parts, num=args.num, generation=generation(args, lm),
-                    device=device)
+                    device=device, rules=not args.no_rules)
     write(scores, args, "infill")
     return 0

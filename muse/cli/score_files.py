@@ -20,6 +20,9 @@ def add_score_flags(p: argparse.ArgumentParser, *, model_help: str, num: bool = 
     p.add_argument("--no-png", action="store_true")
     p.add_argument("--no-xml", action="store_true", help="do not write MusicXML")
     p.add_argument("--synth", choices=["auto", "fluidsynth", "builtin"], default="auto")
+    p.add_argument("--no-rules", action="store_true",
+                   help="chorale models: allow parallel fifths/octaves, hidden ones between soprano and bass, and "
+                        "voice crossings (default: the decoding forbids them)")
     add_device_flag(p)
     add_generation_flags(p, ("temperature", "top_k", "top_p", "seed"))
 

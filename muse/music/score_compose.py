@@ -77,6 +77,9 @@ class ScoreRequest:
     """A Score, Melody or file whose first ``primer_bars`` bars are kept and continued."""
     primer_bars: int | None = None
     """Bars of the primer kept (None: all of it)."""
+    rules: bool = True
+    """Chorale models: no parallel fifths/octaves, no hidden ones between soprano and bass, no voice crossing
+    (hard rules of the decoding, see :class:`~muse.music.score_constraints.ScorePlan`)."""
 
     def validate(self) -> "ScoreRequest":
         if not 1 <= int(self.bars) <= 256:
@@ -206,6 +209,13 @@ def _ranges(satb: bool, n: int, shift: int) -> list[tuple[int, int]]:
     return [(lo + shift, hi + shift) for lo, hi in SATB_RANGES]
 
 
+def _beat(steps_per_quarter: int, ts: tuple[int, int]) -> int:
+    """Grid steps per metrical beat (:func:`muse.music.metrics.beat_steps`)."""
+    from muse.music.metrics import beat_steps
+
+    return max(1, int(round(beat_steps(Melody([], steps_per_quarter, time_signature=ts)))))
+
+
 def _as_score(obj: Any, steps_per_quarter: int, what: str) -> Score:
     if isinstance(obj, Score):
         score = obj
@@ -291,13 +301,13 @@ def compose_scores(lm: LoadedModel | str | Path, request: ScoreRequest | None = 
     free = {(j, b) for j in range(len(parts)) for b in range(keep_bars, bars)}
     moved = [[replace(n, pitch=n.pitch + (0 if parts[j].is_drum else shift)) for n in ns] for j, ns in enumerate(notes)]
     plan = ScorePlan.build(moved, bars, spb, free, _ranges(satb, len(parts), shift), [satb] * len(parts),
-                           tok.max_duration)
+                           tok.max_duration, rules=satb and req.rules, beat=_beat(tok.steps_per_quarter, ts))
     template = Score(parts, tok.steps_per_quarter, qpm, ts, model_key)
     return _decode(lm, template, plan, shift, generation, constraints, num, device, choose_key)
 
 
 def harmonize(lm: LoadedModel | str | Path, melody: Any, *, num: int = 1, generation: GenerationConfig | None = None,
-              device: str = "cpu") -> list[Score]:
+              device: str = "cpu", rules: bool = True) -> list[Score]:
     """Four-part harmonizations of ``melody``, which stays the soprano note for note.
 
     The melody's key (declared, else estimated) is the harmonization's; alto, tenor
@@ -310,6 +320,8 @@ def harmonize(lm: LoadedModel | str | Path, melody: Any, *, num: int = 1, genera
         num: how many harmonizations.
         generation: sampling settings over the model's own.
         device: where to run the model.
+        rules: forbid parallel fifths and octaves, hidden ones between soprano and bass, and voice
+            crossings (see :class:`~muse.music.score_constraints.ScorePlan`).
 
     Returns:
         list[Score]: four parts (Soprano, Alto, Tenor, Bass); the soprano's notes
@@ -349,14 +361,15 @@ def harmonize(lm: LoadedModel | str | Path, melody: Any, *, num: int = 1, genera
     soprano = [replace(n, pitch=n.pitch + shift) for n in melody.notes]
     free = {(j, b) for j in (1, 2, 3) for b in range(bars)}
     plan = ScorePlan.build([soprano, [], [], []], bars, spb, free, _ranges(True, 4, shift), [True] * 4,
-                           tok.max_duration)
+                           tok.max_duration, rules=rules, beat=_beat(tok.steps_per_quarter, melody.time_signature))
     template = Score(parts, tok.steps_per_quarter, melody.qpm, melody.time_signature, ((key[0] + shift) % 12, key[1]))
     out = _decode(lm, template, plan, shift, generation, (), num, device, False)
     return [replace(s, key=key, total_steps=max(s.length, melody.length)) for s in out]
 
 
 def infill(lm: LoadedModel | str | Path, score: Any, bars: tuple[int, int], *, parts: Sequence[int] | None = None,
-           num: int = 1, generation: GenerationConfig | None = None, device: str = "cpu") -> list[Score]:
+           num: int = 1, generation: GenerationConfig | None = None, device: str = "cpu",
+           rules: bool = True) -> list[Score]:
     """``score`` with bars ``bars[0]..bars[1]`` (1-based, inclusive) of ``parts`` (0-based; None: all) rewritten.
 
     Args:
@@ -367,6 +380,7 @@ def infill(lm: LoadedModel | str | Path, score: Any, bars: tuple[int, int], *, p
         num: how many versions.
         generation: sampling settings over the model's own.
         device: where to run the model.
+        rules: chorale models: the four-part rules of :func:`harmonize` for the rewritten notes.
 
     Returns:
         list[Score]: every note outside the chosen bars and parts kept exactly.
@@ -398,7 +412,8 @@ def infill(lm: LoadedModel | str | Path, score: Any, bars: tuple[int, int], *, p
     moved = score.transpose(shift) if shift else score
     free = {(j, bar) for j in chosen for bar in range(a - 1, b)}
     plan = ScorePlan.build([p.notes for p in moved.parts], total, spb, free, _ranges(satb, len(score.parts), shift),
-                           [satb] * len(score.parts), tok.max_duration)
+                           [satb] * len(score.parts), tok.max_duration, rules=satb and rules,
+                           beat=_beat(tok.steps_per_quarter, score.time_signature))
     template = replace(moved, parts=[replace(p, notes=[]) for p in moved.parts], key=((key[0] + shift) % 12, key[1]))
     out = _decode(lm, template, plan, shift, generation, (), num, device, False)
     return [replace(s, key=key, qpm=score.qpm, total_steps=max(s.length, score.length)) for s in out]

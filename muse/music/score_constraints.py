@@ -26,7 +26,11 @@ import torch
 
 from muse.errors import ConstraintError
 from muse.music.melody import Note
+from muse.music.voice_leading import CHORD_TEMPLATES
 from muse.sampling.constraints import Constraint
+
+_CHORDS = [frozenset((root + t) % 12 for t in shape) for shape in CHORD_TEMPLATES.values() for root in range(12)]
+"""Pitch-class sets of every triad and seventh chord on every root."""
 
 
 @dataclass(frozen=True, order=True)
@@ -59,11 +63,19 @@ class ScorePlan:
     """Per part, the lowest and highest pitch of free notes (None: any)."""
     mono: list[bool] | None = None
     """Per part: at most one onset per position (choir voices); None: all polyphonic."""
+    rules: bool = False
+    """Four-part rules for free notes of one-voice parts: no parallel fifths or octaves with any voice whose
+    note is known, no hidden fifth or octave between soprano and bass, no crossing a neighbour voice, on
+    each beat the voices known so far fit one triad or seventh chord, and a note outside the chord that starts
+    off the beat ends by the next beat (a rule is dropped at a step where it would leave no pitch: the chord
+    first, then crossing, then parallels)."""
+    beat: int = 4
+    """Grid steps per beat (where the chord rule applies)."""
 
     @classmethod
     def build(cls, parts_notes: Sequence[Sequence[Note]], bars: int, steps_per_bar: int, free: set[tuple[int, int]],
               ranges: list[tuple[int, int]] | None = None, mono: list[bool] | None = None,
-              max_duration: int | None = None) -> "ScorePlan":
+              max_duration: int | None = None, rules: bool = False, beat: int = 4) -> "ScorePlan":
         """A plan keeping every note of ``parts_notes`` that starts in a cell not in ``free``."""
         fixed = []
         for part, notes in enumerate(parts_notes):
@@ -73,7 +85,7 @@ class ScorePlan:
                     continue
                 dur = min(n.duration, max_duration) if max_duration else n.duration
                 fixed.append(FixedNote(bar, pos, part, -n.pitch, dur, n.velocity))
-        return cls(len(parts_notes), bars, steps_per_bar, sorted(set(fixed)), set(free), ranges, mono)
+        return cls(len(parts_notes), bars, steps_per_bar, sorted(set(fixed)), set(free), ranges, mono, rules, beat)
 
 
 @dataclass
@@ -91,6 +103,11 @@ class _State:
     note_pitch: int = -1
     next_fixed: int = 0
     """Index of the next fixed note not yet written."""
+    notes: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    """Per part, the notes written so far as ``(start, end, pitch)``."""
+    slice_prev: int | None = None
+    """The last onset before the current one at which a note was written (the previous vertical slice)."""
+    slice_now: int | None = None
 
 
 class ScorePlanConstraint(Constraint):
@@ -124,6 +141,7 @@ class ScorePlanConstraint(Constraint):
                               for j in range(plan.num_parts)]
         self._fixed_spans = [sorted((f.bar * spb + f.position, f.bar * spb + f.position + f.duration)
                                     for f in plan.fixed if f.part == j) for j in range(plan.num_parts)]
+        self._fixed_at = {(f.part, f.bar * spb + f.position): f.pitch for f in plan.fixed}
         self._pitch_spans: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for f in plan.fixed:
             start = f.bar * spb + f.position
@@ -164,6 +182,10 @@ class ScorePlanConstraint(Constraint):
             f = self._pending(st)
             if f is not None and (f.bar, f.position, f.part, f.pitch) == (st.bar, st.pos, st.note_part, st.note_pitch):
                 st.next_fixed += 1
+            onset = st.bar * self.plan.steps_per_bar + st.pos
+            if st.slice_now != onset:
+                st.slice_prev, st.slice_now = st.slice_now, onset
+            st.notes.setdefault(st.note_part, []).append((onset, onset + int(val), st.note_pitch))
             st.part, st.last_pitch, st.phase = st.note_part, st.note_pitch, "event"
         st.n += 1
 
@@ -180,6 +202,88 @@ class ScorePlanConstraint(Constraint):
     def _pending(self, st: _State):
         fx = self.plan.fixed
         return fx[st.next_fixed] if st.next_fixed < len(fx) else None
+
+    # ---------------------------------------------------------------- four-part rules
+    def _pitch_at(self, st: _State, part: int, step: int, onset: int) -> int | None:
+        """The pitch ``part`` sounds at ``step`` (<= the current ``onset``): a note written so far, or a kept
+        note starting at the current onset; None for a rest."""
+        if step == onset:
+            kept = self._fixed_at.get((part, onset))
+            if kept is not None:
+                return kept
+        for a, b, pitch in reversed(st.notes.get(part, ())[-4:]):
+            if a <= step < b:
+                return pitch
+        return None
+
+    def _onset_pitch(self, st: _State, part: int, onset: int) -> int | None:
+        """The pitch ``part`` starts at ``onset``, when known (written already, or kept)."""
+        kept = self._fixed_at.get((part, onset))
+        if kept is not None:
+            return kept
+        notes = st.notes.get(part)
+        if notes and notes[-1][0] == onset:
+            return notes[-1][2]
+        return None
+
+    def _four_part_rules(self, st: _State, onset: int, ids: torch.Tensor, base: int) -> torch.Tensor:
+        """``ids`` (pitch ids from pitch ``base`` up; -1 for banned) with the pitches the four-part rules forbid
+        for part ``st.note_part`` at ``onset`` banned too; a rule that would ban every pitch is dropped."""
+        j, n = st.note_part, self.plan.num_parts
+        cand = [base + k for k in range(ids.numel()) if int(ids[k]) >= 0]
+        if not cand:
+            return ids
+        prev = st.slice_prev if st.slice_now == onset else st.slice_now
+        pj = None if prev is None else self._pitch_at(st, j, prev, onset)
+        parallel: set[int] = set()
+        if pj is not None:
+            for i in range(n):
+                if i == j or not (self.plan.mono and self.plan.mono[i]):
+                    continue
+                qi, pi = self._onset_pitch(st, i, onset), self._pitch_at(st, i, prev, onset)
+                if qi is None or pi is None or qi == pi:
+                    continue  # voice i holds or rests: no parallel motion
+                upper, was = (i < j), ((pi - pj) if i < j else (pj - pi)) % 12
+                for q in cand:
+                    if q == pj or (q > pj) != (qi > pi):
+                        continue
+                    now = ((qi - q) if upper else (q - qi)) % 12
+                    if was in (0, 7) and now == was:
+                        parallel.add(q)  # parallel fifth or octave
+                    elif {i, j} == {0, n - 1} and now in (0, 7) and abs((qi - pi) if i == 0 else (q - pj)) > 2:
+                        parallel.add(q)  # hidden fifth or octave, the soprano leaping
+        above = self._pitch_at(st, j - 1, onset, onset) if j > 0 else None
+        below = self._pitch_at(st, j + 1, onset, onset) if j + 1 < n else None
+        crossing = {q for q in cand if (above is not None and q > above) or (below is not None and q < below)}
+        chord: set[int] = set()
+        if onset % max(1, self.plan.beat) == 0:
+            known = self._sounding_classes(st, j, onset)
+            chord = {q for q in cand if not any(known | {q % 12} <= tones for tones in _CHORDS)}
+        for banned in (parallel | crossing | chord, parallel | crossing, parallel, crossing):
+            if len(banned) < len(cand):
+                break
+        else:
+            return ids
+        out = ids.clone()
+        for q in banned:
+            out[q - base] = -1
+        return out
+
+    def _sounding_classes(self, st: _State, j: int, onset: int) -> set[int]:
+        """Pitch classes the other one-voice parts sound at ``onset`` (a later voice with the note it holds:
+        if it starts another here, that one is checked then)."""
+        known = set()
+        for i in range(self.plan.num_parts):
+            if i != j and self.plan.mono and self.plan.mono[i]:
+                pitch = self._pitch_at(st, i, onset, onset)
+                if pitch is not None:
+                    known.add(pitch % 12)
+        return known
+
+    def _in_chord(self, st: _State, j: int, pitch: int, onset: int) -> bool:
+        """Whether ``pitch`` in part ``j`` and what the others sound at ``onset`` fit one triad or seventh chord."""
+        known = self._sounding_classes(st, j, onset) | {pitch % 12}
+        return any(known <= tones for tones in _CHORDS)
 
     def _kept_sounds(self, part: int, step: int) -> bool:
         """Whether a kept note of ``part`` is still sounding at ``step`` (a one-voice part cannot start another)."""
@@ -204,6 +308,8 @@ class ScorePlanConstraint(Constraint):
             for (part, pitch), spans in self._pitch_spans.items():  # no onset under a kept note of that pitch
                 if part == st.note_part and lo <= pitch <= hi and _inside(spans, onset):
                     ids[pitch - max(lo, 0)] = -1
+            if p.rules and p.mono and p.mono[st.note_part]:
+                ids = self._four_part_rules(st, onset, ids, max(lo, 0))
             ids = ids[ids >= 0]
             if ids.numel() == 0:
                 raise ConstraintError(f"no pitch of this model lies in part {st.note_part + 1}'s range {lo}..{hi}")
@@ -227,6 +333,9 @@ class ScorePlanConstraint(Constraint):
             k = bisect.bisect_right(onsets, onset)  # end before the part's next kept note (of this pitch)
             if k < len(onsets):
                 longest = min(longest, onsets[k] - onset)
+            beat = max(1, p.beat)
+            if p.rules and mono and onset % beat and not self._in_chord(st, st.note_part, st.note_pitch, onset):
+                longest = min(longest, beat - onset % beat)  # a note outside the chord ends before the next beat
             for d in range(max(1, longest)):
                 m[self.dur_ids[d]] = True
             return m
