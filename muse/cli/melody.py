@@ -40,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "or from its last bars (end)")
     p.add_argument("--qpm", type=at_least(0, float, above=True), help="tempo in quarter notes per minute (default: primer's or 120)")
     p.add_argument("--time-signature", help="meter, e.g. 3/4 or 6/8 (default: the primer's, else 4/4)")
+    p.add_argument("--style", metavar="CORPUS",
+                   help="write like this training corpus (models trained with data.control holding corpus; "
+                        "default: the corpus most of its tunes came from)")
     p.add_argument("--start-with-note", action="store_true",
                    help="begin on a note (default: the model may open with a pick-up, i.e. rests then a lead-in note)")
     p.add_argument("--no-cadence", action="store_true",
@@ -109,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         primer=args.primer if args.primer else primer, primer_bars=args.primer_bars, primer_from=args.primer_from,
         qpm=args.qpm,
         time_signature=args.time_signature,  # None: the primer's meter, else 4/4
-        start_with_note=args.start_with_note, cadence=not args.no_cadence, device=device, **generation)
+        start_with_note=args.start_with_note, cadence=not args.no_cadence, corpus=args.style, device=device,
+        **generation)
     sizes = [min(BATCH, args.num - done) for done in range(0, args.num, BATCH)] or [args.num]  # [num < 1]: its error
 
     def batches():  # noqa: ANN202
