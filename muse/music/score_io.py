@@ -274,8 +274,11 @@ def write_score_musicxml(score: Score, path: str | Path) -> Path:
     from muse.core.files import atomic_file, check_output_file
     from muse.music.midi_io import quiet
 
+    from music21 import metadata
+
     path = check_output_file(path)
     m21 = score_to_music21(score)
+    m21.metadata = metadata.Metadata(title=path.stem, movementName=path.stem, composer="muse")  # not "Music21 Fragment"
     fmt = "mxl" if path.suffix.lower() == ".mxl" else "musicxml"
     with atomic_file(path) as tmp, quiet():
         m21.write(fmt, fp=str(tmp))
