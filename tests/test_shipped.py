@@ -8,7 +8,7 @@ import muse
 from muse.recipes.hub import SHIPPED_DIR, shipped_models
 
 EXPECTED = {"melody-lstm": "melody", "melody-transformer": "melody", "poem-tang": "poem", "poem-english": "poem",
-            "vae-2bar": "vae", "gan-digits": "gan"}
+            "vae-2bar": "vae", "gan-digits": "gan", "chorale-transformer": "score"}
 LIMIT_MB = {"vae": 20}
 
 
@@ -28,6 +28,23 @@ def test_shipped_model_has_card_config_and_fits_the_size_limit(name):
     lm = muse.load_model(name)
     assert lm.kind == EXPECTED[name]
     assert lm.generation_config == muse.GenerationConfig.from_pretrained(d)
+
+
+def test_the_shipped_chorale_model_harmonizes_a_tune_under_the_four_part_rules(tmp_path):
+    from music21 import converter
+
+    from muse.music.score_compose import harmonize, save_scores
+    from muse.music.voice_leading import voice_leading_stats
+
+    tune = muse.Melody([muse.Note(t, t + 4, p) for t, p in zip(range(0, 64, 4), [67, 67, 69, 71, 72, 71, 69, 67,
+                                                                                 69, 71, 72, 74, 72, 71, 69, 67])],
+                       key=(7, "major"))
+    (s,) = harmonize("chorale-transformer", tune, generation=muse.GenerationConfig(seed=0))
+    assert s.parts[0].notes == tune.notes and all(p.notes for p in s.parts)
+    st = voice_leading_stats(s)
+    assert st["parallel_fifths_per_100"] == 0 and st["parallel_octaves_per_100"] == 0 and st["crossing_share"] == 0
+    files = save_scores([s], tmp_path, wav=False, png=False)[0]
+    assert len(converter.parse(str(files["musicxml"])).parts) == 4
 
 
 def test_default_melody_model_obeys_key_and_length():
