@@ -46,8 +46,8 @@ def _walk(tok: ScoreTokenizer, c: ScorePlanConstraint, prompt: list[int], rng: r
     raise AssertionError("no end within the constraint's own token budget")
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_a_random_walk_under_the_plan_keeps_every_fixed_note_and_writes_only_free_cells(seed):
+@pytest.mark.parametrize("seed, rules", [(0, False), (1, False), (2, False), (3, True), (4, True)])
+def test_a_random_walk_under_the_plan_keeps_every_fixed_note_and_writes_only_free_cells(seed, rules):
     tok = ScoreTokenizer(max_tracks=4)
     rng = random.Random(seed)
     for _ in range(40):
@@ -55,7 +55,7 @@ def test_a_random_walk_under_the_plan_keeps_every_fixed_note_and_writes_only_fre
         parts = [_line(rng, 60, 80, bars * spb), _line(rng, 50, 70, bars * spb), _line(rng, 40, 60, bars * spb)]
         free = {(j, b) for j in range(3) for b in range(bars) if rng.random() < 0.4}
         mono = [rng.random() < 0.5 for _ in range(3)]
-        plan = ScorePlan.build(parts, bars, spb, free, [(45, 85)] * 3, mono, tok.max_duration)
+        plan = ScorePlan.build(parts, bars, spb, free, [(45, 85)] * 3, mono, tok.max_duration, rules=rules)
         template = Score([Part([]), Part([], program=33), Part([])], key=(0, "major"))
         prompt = [tok.bos_id, *tok.header_tokens(template)]
         c = ScorePlanConstraint(tok, plan, len(prompt))

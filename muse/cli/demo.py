@@ -1,4 +1,4 @@
-"""muse demo — a melody, poems and images from the shipped models, in a minute or two on a CPU."""
+"""muse demo — melodies, a chorale, poems and images from the shipped models, in a minute or two on a CPU."""
 from __future__ import annotations
 
 import argparse
@@ -13,9 +13,11 @@ EXAMPLES = (
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparser(sub, "demo", help="write a melody, poems and images from the shipped models", examples=EXAMPLES,
-                  description="Write two melodies, three poems, a grid of GAN digits and a stylized photo "
-                              "with the shipped models, on the CPU, in a minute or two.")
+    p = subparser(sub, "demo", help="write melodies, a chorale, poems and images from the shipped models",
+                  examples=EXAMPLES,
+                  description="Write two melodies, a four-part chorale and a harmonization of the first melody, "
+                              "three poems, a grid of GAN digits and a stylized photo with the shipped models, on "
+                              "the CPU, in a minute or two.")
     p.add_argument("--out", default="demo-out", help="output folder (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of every part (default: %(default)s)")
     return p
@@ -41,6 +43,14 @@ def run(args: argparse.Namespace) -> int:
     mels = muse.generate_melodies("melody-transformer", bars=8, num=2, key="D", scale="major", seed=args.seed)
     for files in muse.save_melodies(mels, out, prefix="melody"):
         say("melody  " + "  ".join(str(p) for p in files.values()))
+
+    from muse.music.score_compose import ScoreRequest, compose_scores, harmonize, save_scores
+
+    chorale = compose_scores("chorale-transformer", ScoreRequest(bars=8, key="G"), muse.GenerationConfig(seed=args.seed))
+    harmony = harmonize("chorale-transformer", mels[0], generation=muse.GenerationConfig(seed=args.seed))
+    for prefix, scores in (("chorale", chorale), ("harmonized", harmony)):
+        for files in save_scores(scores, out, prefix=prefix):
+            say(f"{prefix:<10} " + "  ".join(str(p) for p in files.values()))
 
     poems = [("qijue", muse.write_poems("poem-tang", muse.PoemRequest(form="qijue", rhyme=True), seed=args.seed)[0]),
              ("wujue acrostic", muse.write_poems("poem-tang", muse.PoemRequest(form="wujue", acrostic="春夏秋冬"),

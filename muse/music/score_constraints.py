@@ -66,9 +66,9 @@ class ScorePlan:
     rules: bool = False
     """Four-part rules for free notes of one-voice parts: no parallel fifths or octaves with any voice whose
     note is known, no hidden fifth or octave between soprano and bass, no crossing a neighbour voice, on
-    each beat the voices known so far fit one triad or seventh chord, and a note outside the chord that starts
-    off the beat ends by the next beat (a rule is dropped at a step where it would leave no pitch: the chord
-    first, then crossing, then parallels)."""
+    each beat the voices known so far fit one triad or seventh chord, a note outside the chord that starts
+    off the beat ends by the next beat, and no bar is silent in every voice (a pitch rule is dropped at a
+    step where it would leave no pitch: the chord first, then crossing, then parallels)."""
     beat: int = 4
     """Grid steps per beat (where the chord rule applies)."""
 
@@ -108,6 +108,8 @@ class _State:
     slice_prev: int | None = None
     """The last onset before the current one at which a note was written (the previous vertical slice)."""
     slice_now: int | None = None
+    bar_notes: int = 0
+    """Notes written in the current bar."""
 
 
 class ScorePlanConstraint(Constraint):
@@ -166,7 +168,7 @@ class ScorePlanConstraint(Constraint):
         kind, val = self.kinds[t]
         if st.phase == "event":
             if kind == "bar":
-                st.bar, st.pos, st.part, st.last_pitch = st.bar + 1, -1, -1, 128
+                st.bar, st.pos, st.part, st.last_pitch, st.bar_notes = st.bar + 1, -1, -1, 128, 0
             elif kind == "position":
                 st.pos, st.part, st.last_pitch = int(val), -1, 128
             elif kind == "track":
@@ -186,6 +188,7 @@ class ScorePlanConstraint(Constraint):
             if st.slice_now != onset:
                 st.slice_prev, st.slice_now = st.slice_now, onset
             st.notes.setdefault(st.note_part, []).append((onset, onset + int(val), st.note_pitch))
+            st.bar_notes += 1
             st.part, st.last_pitch, st.phase = st.note_part, st.note_pitch, "event"
         st.n += 1
 
@@ -285,6 +288,11 @@ class ScorePlanConstraint(Constraint):
         known = self._sounding_classes(st, j, onset) | {pitch % 12}
         return any(known <= tones for tones in _CHORDS)
 
+    def _sounds_in_bar(self, st: _State, bar: int) -> bool:
+        """Whether a note written before ``bar`` still sounds at its first step."""
+        start = bar * self.plan.steps_per_bar
+        return any(b > start for notes in st.notes.values() for _, b, _ in notes[-2:])
+
     def _kept_sounds(self, part: int, step: int) -> bool:
         """Whether a kept note of ``part`` is still sounding at ``step`` (a one-voice part cannot start another)."""
         return _inside(self._fixed_spans[part], step)
@@ -366,7 +374,9 @@ class ScorePlanConstraint(Constraint):
             for q in range(st.pos + 1, last + 1):
                 if (in_bar and q == f.position) or (st.bar < p.bars and self.free_in_bar[st.bar]):
                     m[self.pos_ids[q]] = True
-            if not in_bar:
+            silent = (p.rules and st.bar < p.bars and self.free_in_bar[st.bar] and st.bar_notes == 0
+                      and not self._sounds_in_bar(st, st.bar))  # the four-part rules leave no bar empty
+            if not in_bar and not silent:
                 if st.bar + 1 < p.bars:
                     m[self.bar_id] = True
                 elif f is None:
