@@ -38,7 +38,8 @@ from muse.data.store import split_of  # noqa: E402
 from muse.music.corpora import iter_corpus_scores  # noqa: E402
 from muse.music.score_compose import ScoreRequest, compose_scores, harmonize, save_scores  # noqa: E402
 from muse.models.ngram import KneserNeyLM  # noqa: E402
-from muse.music.score_recipe import home_shift, satb_only  # noqa: E402
+from muse.music.score import home_shift  # noqa: E402
+from muse.music.score_recipe import satb_only  # noqa: E402
 from muse.recipes.hub import load_model  # noqa: E402
 
 

@@ -204,3 +204,20 @@ class Score:
             for n in p.notes:
                 if not (0 <= n.start < n.end and 0 <= n.pitch <= 127 and 1 <= n.velocity <= 127):
                     raise ValueError(f"part {i} ({p.name or 'unnamed'}): bad note {n}")
+
+
+def score_key(score: Score) -> tuple[int, str]:
+    """The declared key, else the most likely major/minor key of all pitched notes."""
+    if score.key is not None:
+        return score.key
+    from muse.music.metrics import estimate_key
+
+    notes = sorted(n for p in score.parts if not p.is_drum for n in p.notes)
+    return estimate_key(Melody(notes, steps_per_quarter=score.steps_per_quarter))
+
+
+def home_shift(score: Score) -> int:
+    """Semitones (in -6..5) that move the score's key to C major / A minor."""
+    from muse.music.events import key_offset
+
+    return key_offset(score_key(score))

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from muse.errors import ConfigError, DataError
 from muse.music.events import key_offset
 from muse.music.melody import Melody, Note
-from muse.music.score import DRUM_PROGRAM, Part, Score
+from muse.music.score import DRUM_PROGRAM, Part, Score, score_key
 from muse.music.score_constraints import ScorePlan, ScorePlanConstraint
 from muse.music.theory import GENERATION_TIME_SIGNATURES, parse_key, parse_time_signature
 from muse.recipes.hub import LoadedModel, load_model
@@ -291,8 +291,6 @@ def compose_scores(lm: LoadedModel | str | Path, request: ScoreRequest | None = 
             raise ConfigError(f"the primer has {len(primer.parts)} parts, the request names {len(parts)}")
         notes = [[n for n in p.notes if n.start < keep_bars * spb] for p in primer.parts]
         if key is None:
-            from muse.music.score_recipe import score_key
-
             key = score_key(primer)
     choose_key = key is None and _moves_to_home(lm) and getattr(tok, "tempo_bins", 0) == 0
     shift = key_offset(key) if (key is not None and _moves_to_home(lm)) else 0
@@ -405,8 +403,6 @@ def infill(lm: LoadedModel | str | Path, score: Any, bars: tuple[int, int], *, p
         raise ConfigError(f"part {bad[0] + 1} does not exist; the score has {len(score.parts)} parts")
     _, _, satb = model_parts(lm)
     satb = satb and len(score.parts) == 4
-    from muse.music.score_recipe import score_key
-
     key = score_key(score)
     shift = key_offset(key) if _moves_to_home(lm) else 0
     moved = score.transpose(shift) if shift else score

@@ -17,8 +17,7 @@ from muse.data.report import SkipReport
 from muse.data.store import split_of
 from muse.errors import ConfigError, DataError
 from muse.music.corpora import CorpusReport, corpus_sources, iter_corpus_scores
-from muse.music.events import key_offset
-from muse.music.score import Score
+from muse.music.score import Score, home_shift
 from muse.music.score_tokens import ScoreTokenizer
 from muse.recipes.lm import LMData, LMRecipe, lm_models
 
@@ -80,22 +79,6 @@ def satb_only(score: Score) -> Score | None:
     if len(found) != 4:
         return None
     return replace(score, parts=[score.parts[found[v]] for v in SATB])
-
-
-def score_key(score: Score) -> tuple[int, str]:
-    """The declared key, else the most likely major/minor key of all pitched notes."""
-    if score.key is not None:
-        return score.key
-    from muse.music.melody import Melody
-    from muse.music.metrics import estimate_key
-
-    notes = sorted(n for p in score.parts if not p.is_drum for n in p.notes)
-    return estimate_key(Melody(notes, steps_per_quarter=score.steps_per_quarter))
-
-
-def home_shift(score: Score) -> int:
-    """Semitones (in -6..5) that move the score's key to C major / A minor."""
-    return key_offset(score_key(score))
 
 
 def cut_bars(score: Score, max_bars: int) -> list[Score]:
