@@ -64,14 +64,16 @@ def shipped_models() -> dict[str, Path]:
 
     Returns:
         dict[str, Path]: name (``"melody-transformer"``, ``"melody-lstm"``,
-        ``"poem-tang"``, ``"poem-english"``, ``"vae-2bar"``, ``"gan-digits"``) ->
+        ``"poem-tang"``, ``"poem-english"``, ``"vae-2bar"``, ``"gan-digits"``,
+        ``"chorale-transformer"``) ->
         its model directory inside the installed package, sorted by name; empty
         when none is installed.
 
     Example:
         >>> import muse
-        >>> sorted(muse.shipped_models())
-        ['gan-digits', 'melody-lstm', 'melody-transformer', 'poem-english', 'poem-tang', 'vae-2bar']
+        >>> sorted(muse.shipped_models())  # doctest: +NORMALIZE_WHITESPACE
+        ['chorale-transformer', 'gan-digits', 'melody-lstm', 'melody-transformer', 'poem-english', 'poem-tang',
+         'vae-2bar']
     """
     if not SHIPPED_DIR.is_dir():
         return {}
