@@ -30,6 +30,11 @@ _EXPORTS = {
     # scores (polyphony)
     "Score": "muse.music.score",
     "Part": "muse.music.score",
+    "ScoreRequest": "muse.music.score_compose",
+    "compose_scores": "muse.music.score_compose",
+    "harmonize": "muse.music.score_compose",
+    "infill": "muse.music.score_compose",
+    "save_scores": "muse.music.score_compose",
     "read_score": "muse.music.score_io",
     "write_score": "muse.music.score_io",
     "iter_corpus_scores": "muse.music.corpora",

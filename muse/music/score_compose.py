@@ -71,6 +71,7 @@ class ScoreRequest:
     time_signature: str | None = None
     """"3/4", "6/8"...; None: the primer's, else the model's usual meter."""
     qpm: float | None = None
+    """Tempo in quarter notes per minute; None: the primer's, else 120."""
     parts: Sequence[str | int] | None = None
     """Instrument names (:data:`INSTRUMENTS`) or programs; None: the primer's parts, else the model's."""
     primer: Any = None
@@ -82,6 +83,16 @@ class ScoreRequest:
     (hard rules of the decoding, see :class:`~muse.music.score_constraints.ScorePlan`)."""
 
     def validate(self) -> "ScoreRequest":
+        """The request itself; ConfigError naming the first bad field (bars, qpm, primer_bars, key).
+
+        Returns:
+            ScoreRequest: ``self``.
+
+        Example:
+            >>> import muse
+            >>> muse.ScoreRequest(bars=4, key="D minor").validate().bars
+            4
+        """
         if not 1 <= int(self.bars) <= 256:
             raise ConfigError(f"bars must be 1..256, got {self.bars}")
         if self.qpm is not None and not 10 <= float(self.qpm) <= 400:
@@ -419,8 +430,10 @@ def infill(lm: LoadedModel | str | Path, score: Any, bars: tuple[int, int], *, p
 
 def save_scores(scores: Sequence[Score], out_dir: str | Path, *, prefix: str = "score", wav: bool = True,
                 png: bool = True, xml: bool = True, synth: str = "auto", start: int = 1) -> list[dict[str, Path]]:
-    """Write ``<prefix>_NNN.mid`` (one track per part) and, when asked, ``.musicxml`` (one staff per part),
-    ``.wav`` (every part with its program) and a piano-roll ``.png`` (parts in colours) for each score.
+    """Write each score as ``<prefix>_NNN.mid`` and, when asked, ``.musicxml``, ``.wav`` and ``.png``.
+
+    MIDI has one track per part, MusicXML one staff per part; the audio plays every part with its
+    program, and the piano roll draws the parts in colours.
 
     Args:
         scores: the scores to write.
