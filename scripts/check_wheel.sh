@@ -30,4 +30,7 @@ done
 "$MUSE" train melody --corpus nottingham --model transformer --steps 2 --batch-size 4 --no-progress \
   --out "$WORK/runs/nottingham" $TINY
 "$MUSE" melody --model "$WORK/runs/nottingham" --bars 2 --no-wav --out "$WORK/out" >/dev/null
+"$MUSE" harmonize --primer-notes "G4 A4 B4 C5:2" --no-wav --out "$WORK/out" >/dev/null  # the shipped chorale model
+"$MUSE" train score --corpus bach --steps 2 --batch-size 2 --no-progress --out "$WORK/runs/bach" $TINY data.limit=20
+"$MUSE" infill "$WORK/out/harmony_001.mid" --model "$WORK/runs/bach" --bars 1 --no-wav --out "$WORK/out" >/dev/null
 echo "check_wheel: ok"
