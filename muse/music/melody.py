@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from muse.music.theory import bar_steps
+
 if TYPE_CHECKING:
     import pretty_midi
     from music21 import stream
@@ -84,8 +86,7 @@ class Melody:
     @property
     def steps_per_bar(self) -> int:
         """Grid steps in one bar of ``time_signature`` (16 for 4/4 at 4 steps per quarter, 12 for 3/4)."""
-        num, den = self.time_signature
-        return int(round(num * self.steps_per_quarter * 4 / den))
+        return bar_steps(self.time_signature, self.steps_per_quarter)
 
     @property
     def length(self) -> int:

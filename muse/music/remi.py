@@ -23,7 +23,7 @@ import torch
 
 from muse.errors import ConfigError, DataError
 from muse.music.melody import Melody, Note
-from muse.music.theory import TIME_SIGNATURES, key_from_number, key_name, parse_time_signature, ts_name
+from muse.music.theory import bar_steps, TIME_SIGNATURES, key_from_number, key_name, parse_time_signature, ts_name
 from muse.music.tokenizer import MusicTokenizer, Transform, check_melody, close_at_bar, control_names, parse_controls
 
 DEFAULT_TIME_SIGNATURES = TIME_SIGNATURES
@@ -100,7 +100,7 @@ class RemiTokenizer(MusicTokenizer):
         self._tempo0 = self._ids[f"Tempo_{self._tempi[0]:g}"] if self._tempi else -1
 
     def _bar_steps(self, ts: tuple[int, int]) -> int:
-        return ts[0] * self.steps_per_quarter * 4 // ts[1]
+        return bar_steps(ts, self.steps_per_quarter)
 
     # ---------------------------------------------------------------- vocabulary
 

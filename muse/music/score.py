@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from muse.music.melody import Melody, Note
+from muse.music.theory import bar_steps
 
 DRUM_PROGRAM = 128
 """The program number muse gives drum parts in tokens and part lists (General MIDI has 0..127)."""
@@ -74,8 +75,7 @@ class Score:
     @property
     def steps_per_bar(self) -> int:
         """Grid steps in one bar of the time signature."""
-        num, den = self.time_signature
-        return int(round(num * self.steps_per_quarter * 4 / den))
+        return bar_steps(self.time_signature, self.steps_per_quarter)
 
     @property
     def length(self) -> int:

@@ -38,7 +38,7 @@ from muse.errors import ConfigError, DataError
 from muse.music.melody import Note
 from muse.music.remi import DEFAULT_TIME_SIGNATURES, tempo_values
 from muse.music.score import DRUM_PROGRAM, Part, Score
-from muse.music.theory import key_from_number, key_name, parse_time_signature, ts_name
+from muse.music.theory import bar_steps, key_from_number, key_name, parse_time_signature, ts_name
 from muse.tokenizers.base import Tokenizer
 
 _SPECIALS = ("PAD", "BOS", "EOS")
@@ -195,7 +195,7 @@ class ScoreTokenizer(Tokenizer):
         self._width = (self.order == "remi") + 2 + bool(self.velocity_bins)  # tokens of one note
 
     def _bar_steps(self, ts: tuple[int, int]) -> int:
-        return ts[0] * self.steps_per_quarter * 4 // ts[1]
+        return bar_steps(ts, self.steps_per_quarter)
 
     # ---------------------------------------------------------------- vocabulary
 

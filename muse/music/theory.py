@@ -116,6 +116,12 @@ def scale_pitches(tonic: int, scale: str, low: int = 0, high: int = 127) -> set[
     return {p for p in range(max(0, low), min(127, high) + 1) if p % 12 in pcs}
 
 
+def bar_steps(time_signature: Sequence[int], steps_per_quarter: int) -> int:
+    """Grid steps in one bar of ``time_signature`` at ``steps_per_quarter`` (16 for 4/4 at 4, 12 for 3/4)."""
+    num, den = time_signature
+    return int(round(num * steps_per_quarter * 4 / den))
+
+
 def ts_name(ts: Sequence[int]) -> str:
     return f"{ts[0]}/{ts[1]}"
 
