@@ -325,15 +325,32 @@ def test_a_corpus_style_the_model_does_not_know_is_named(controlled):
         compose(lm, MelodyRequest(bars=2, corpus="essen"))
 
 
-@pytest.mark.parametrize("name", ["melody-lstm", "melody-transformer"])
-def test_shipped_models_without_controls_prompt_and_generate_as_before(name, monkeypatch):
+@pytest.fixture(scope="module")
+def plain(tunes, tmp_path_factory):
+    """The same tiny transformer trained without data.control (as models were before controls existed)."""
+    import muse.training
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MUSE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("runs") / "plain"
+    muse.training.train(
+        "melody", corpus=str(tunes), model="transformer", out=out, steps=4, batch_size=8, lr=1e-2,
+        eval_batches=1, warmup_steps=1, eval_every=4, log_every=2, progress=False, tensorboard=False,
+        device="cpu", overrides=["data.block_size=64", "data.workers=1", "data.valid_frac=0.25", "data.test_frac=0",
+                                 "model.n_layer=1", "model.n_head=2", "model.n_embd=32"])
+    yield out
+    torch.set_num_threads(threads)
+    mp.undo()
+
+
+def test_a_model_trained_without_controls_prompts_and_generates_as_before(plain, monkeypatch):
     """A model directory without control settings: prompt [BOS], no extra rule or budget, same seed -> same tunes."""
     from muse.music.compose import MelodyRequest, compose
-    from muse.recipes.hub import load_model, shipped_models
+    from muse.recipes.hub import load_model
 
-    if name not in shipped_models():
-        pytest.skip(f"{name} is not installed")
-    lm = load_model(name, expect_kind="melody")
+    lm = load_model(plain, expect_kind="melody")
     tok = lm.tokenizer
     assert tok.controls == () and "controls" not in tok.to_dict()
     seen = _capture_prompts(monkeypatch)
@@ -344,3 +361,36 @@ def test_shipped_models_without_controls_prompt_and_generate_as_before(name, mon
     prompt, gen, rules, _ = seen[0]
     assert prompt == [tok.bos_id]
     assert len(rules) == 1 and gen.max_new_tokens == tok.max_tokens(2 * 12)
+
+
+@pytest.mark.parametrize("name", ["melody-lstm", "melody-transformer"])
+def test_shipped_models_are_told_the_asked_meter_and_mode(name, monkeypatch):
+    """The shipped melody models were trained with data.control=meter,mode: a 6/8 D dorian request
+    prompts [BOS, TimeSig_6/8, Mode_dorian], the control rule keeps the prefix out of the body, and the
+    melodies are 6/8 bars of D dorian ending on D; the same seed gives the same tunes."""
+    from muse.music.compose import MelodyRequest, compose
+    from muse.recipes.hub import load_model, shipped_models
+
+    if name not in shipped_models():
+        pytest.skip(f"{name} is not installed")
+    lm = load_model(name, expect_kind="melody")
+    tok = lm.tokenizer
+    assert tok.controls == ("meter", "mode") and tok.to_dict()["controls"] == ["meter", "mode"]
+    seen = _capture_prompts(monkeypatch)
+    req = MelodyRequest(bars=2, time_signature="6/8", key="D", scale="dorian")
+    first = compose(lm, req, lm.generation_config.updated(seed=5), num=2)
+    again = compose(lm, req, lm.generation_config.updated(seed=5), num=2)
+    assert [m.notes for m in first] == [m.notes for m in again]
+    prompt, gen, rules, seqs = seen[0]
+    assert [tok.id_to_token(i) for i in prompt] == ["BOS", "TimeSig_6/8", "Mode_dorian"]
+    assert tok.controls_of_ids(prompt) == {"meter": (6, 8), "mode": "dorian"}
+    assert len(rules) == 2 and isinstance(rules[1], ControlPrefixRule)
+    assert gen.max_new_tokens == tok.max_tokens(2 * 12) + len(tok.controls)
+    for seq, mel in zip(seqs, first):
+        assert seq[: len(prompt)] == prompt and tok.strip_controls(seq[1:]) == seq[len(prompt):]
+        assert tok.decode_ids(seq).time_signature == (6, 8)
+        assert mel.time_signature == (6, 8) and mel.key == (2, "minor") and mel.length == 2 * 12
+        assert {n.pitch % 12 for n in mel.notes} <= {2, 4, 5, 7, 9, 11, 0} and mel.notes[-1].pitch % 12 == 2
+    seen.clear()
+    compose(lm, MelodyRequest(bars=2), lm.generation_config.updated(seed=0))
+    assert [tok.id_to_token(i) for i in seen[0][0]] == ["BOS", "TimeSig_4/4"]  # no key asked: the model picks the mode

@@ -120,9 +120,9 @@ def test_graph_has_the_state_as_inputs_and_outputs_with_dynamic_axes(exported):
     ins = {i.name: i.shape for i in dec.session.get_inputs()}
     outs = {o.name: o.shape for o in dec.session.get_outputs()}
     assert ins == {"input_ids": ["batch", "seq"], "past_key": [4, "batch", 4, "past", 32],
-                   "past_value": [4, "batch", 4, "past", 32]}
-    assert outs["logits"] == ["batch", "seq", 41] and outs["present_key"][3] == "total"
-    assert dec.meta["pos"] == "relative" and dec.max_context == 128
+                   "past_value": [4, "batch", 4, "past", 32], "position": [1]}  # rope: the first new position
+    assert outs["logits"] == ["batch", "seq", 69] and outs["present_key"][3] == "total"  # events + control tokens
+    assert dec.meta["pos"] == "rope" and dec.max_context == 128
     _, lstm = exported["melody-lstm"]
     assert [i.name for i in lstm.session.get_inputs()] == ["input_ids", "h0", "c0"]
     assert [o.name for o in lstm.session.get_outputs()] == ["logits", "hn", "cn"]

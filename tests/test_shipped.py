@@ -55,6 +55,28 @@ def test_default_melody_model_obeys_key_and_length():
         assert m.length == 4 * 16
 
 
+@pytest.mark.parametrize("name", ["melody-transformer", "melody-lstm"])
+def test_shipped_melody_models_write_the_asked_key_and_meter_in_midi_and_musicxml(name, tmp_path):
+    """`muse melody --time-signature 6/8 --key D --scale dorian`: the files say 6/8 and D (minor signature:
+    MIDI and MusicXML keys have no modes), read back by pretty_midi and music21; the card quotes the
+    held-out numbers."""
+    import pretty_midi
+    from music21 import converter, key, meter
+
+    card = (SHIPPED_DIR / name / "README.md").read_text()
+    assert "data.control=meter,mode" in card and "bits/event" in card and "OA" in card
+    mels = muse.generate_melodies(name, bars=4, num=2, key="D", scale="dorian", time_signature="6/8", seed=0)
+    for i, mel in enumerate(mels):
+        assert (mel.time_signature, mel.key, mel.notes[-1].pitch % 12) == ((6, 8), (2, "minor"), 2)
+        pm = pretty_midi.PrettyMIDI(str(muse.write_midi(mel, tmp_path / f"m{i}.mid")))
+        assert [k.key_number for k in pm.key_signature_changes] == [12 + 2]
+        assert [(t.numerator, t.denominator) for t in pm.time_signature_changes] == [(6, 8)]
+        score = converter.parse(str(muse.write_score(muse.Score.from_melody(mel), tmp_path / f"m{i}.musicxml")))
+        (k, *_) = score.recurse().getElementsByClass(key.KeySignature)
+        assert (k.tonic.pitchClass, k.mode) == (2, "minor")
+        assert {t.ratioString for t in score.recurse().getElementsByClass(meter.TimeSignature)} == {"6/8"}
+
+
 def test_start_with_note_forbids_a_pickup_and_the_default_allows_one():
     """Most Essen tunes open with a pick-up (a rest-padded first bar); the model learns it."""
     from muse.recipes.hub import load_model

@@ -273,7 +273,17 @@ def _control_prefix(tok: MusicTokenizer, req: MelodyRequest, ts: tuple[int, int]
     if scale is None and primer is not None and (home := analysis_key(primer)) is not None:
         mode, tonic = melody_mode(primer, home), home[0]  # as the training melodies were told
     tonic = None if tonic is None or mode is None else transform.to_model(tonic) % 12  # a prefix of the order
-    return tok.control_tokens(meter=ts, key=tonic, mode=mode,
+    meter: tuple[int, int] | None = ts
+    if "meter" in tok.controls:
+        try:
+            tok.control_tokens(meter=ts)
+        except DataError:  # a meter the model never saw: bar lines only, as models without controls write it
+            from muse.data.report import warn
+
+            warn(f"this model was not trained on {ts[0]}/{ts[1]} tunes: it is told no meter and writes "
+                 f"{ts[0]}/{ts[1]} bar lines only")
+            meter = None
+    return tok.control_tokens(meter=meter, key=tonic, mode=mode,
                               corpus=req.corpus or (tok.corpora[0] if tok.corpora else None))
 
 
