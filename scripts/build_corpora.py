@@ -1045,6 +1045,13 @@ else ABC's default: 1/8, or 1/16 for meters below 3/4), `K:` (key), and in some 
 non-standard `Y:` (part order, Jukedeck's); `K:` and `M:` may change inside a tune. Plain ASCII, LF. Tune id for splits: sha1 of the tune's text (see corpus.json).
 
 Intended use: melody and melody-with-chords models (ABC or, via music21, note/chord events).
+
+`chords.json` (built by `scripts/build_corpora.py --only nottingham-chords`): every tune's chord
+symbols as `[quarter note, root pitch class, pitch classes]`, read with music21 after mapping
+Jukedeck's spellings (`"Cd"` dim, `"Ca"` aug, `"D/f+"` D over F#), bracketed alternatives dropped,
+in the time base of `parsed.npz`. `muse.iter_corpus_scores("nottingham")` adds them to each tune
+as a `Chords` part of block chords: 1,021 tunes, 26,875 symbols. On beats 1 and 3 of the 4/4
+tunes, 85.9 % of sounding melody notes are tones of the chord (90.8 % on downbeats, all meters).
 Held-out split: by tune id, {HELDOUT_RULE}.
 """
     write_card(folder, meta, source, licence, readme)
@@ -1194,6 +1201,44 @@ def write_index(out: Path, rows: list[dict]) -> None:
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
+def build_nottingham_chords(out: Path) -> None:
+    """corpora/nottingham/chords.json: every tune's chord symbols (muse.music.chords.abc_chord_symbols),
+    keyed by the piece ids of nottingham/parsed.npz, in its time base."""
+    sys.path.insert(0, str(ROOT))
+    import music21  # type: ignore
+    from tqdm import tqdm
+
+    from muse.music.chords import CHORDS_FILE, CHORDS_FORMAT, abc_chord_symbols
+    from muse.music.midi_io import abc_tunes
+    from muse.music.prepared import load_prepared
+
+    prepared = load_prepared("nottingham/parsed.npz")
+    folder = out / "nottingham"
+    pieces: dict[str, list] = {}
+    failed = 0
+    for rel, src in tqdm(prepared.sources.items(), desc="chords", unit="file"):
+        tunes = abc_tunes(folder / rel)
+        if len(tunes) != len(src.ids):
+            raise SystemExit(f"{rel}: {len(tunes)} tunes but parsed.npz lists {len(src.ids)}")
+        for pid, tune in zip(src.ids, tunes):
+            try:
+                rows = abc_chord_symbols(tune)
+            except Exception:  # noqa: BLE001 - a tune music21 cannot read keeps no chords
+                failed += 1
+                continue
+            if rows:
+                pieces[pid] = [[round(q, 6), root, pcs] for q, root, pcs in rows]
+    data = {"format": CHORDS_FORMAT, "music21": music21.__version__,
+            "about": "chord symbols of each tune: [quarter note, root pitch class, pitch classes], "
+                     "time base of parsed.npz (pick-up padded); Jukedeck's Cd/Ca/X/f+ spellings mapped to "
+                     "dim/aug/X/F#, bracketed alternative chords skipped",
+            "pieces": pieces}
+    (out / CHORDS_FILE).write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+    n = sum(len(v) for v in pieces.values())
+    print(f"  nottingham chords: {len(pieces):,} tunes with chords, {n:,} symbols, {failed} unreadable",
+          file=sys.stderr)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", default="tang,shakespeare,english-poetry,nottingham")
@@ -1235,6 +1280,9 @@ def main() -> None:
             rows.append(build_nottingham(args.nottingham, args.out, args.check_music21))
         elif name == "music21":
             build_music21(args.out, args.workers, args.keep_parsed)
+            continue
+        elif name == "nottingham-chords":
+            build_nottingham_chords(args.out)
             continue
         else:
             raise SystemExit(f"unknown corpus {name!r}")

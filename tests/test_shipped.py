@@ -8,7 +8,8 @@ import muse
 from muse.recipes.hub import SHIPPED_DIR, shipped_models
 
 EXPECTED = {"melody-lstm": "melody", "melody-transformer": "melody", "poem-tang": "poem", "poem-english": "poem",
-            "vae-2bar": "vae", "gan-digits": "gan", "chorale-transformer": "score"}
+            "vae-2bar": "vae", "gan-digits": "gan", "chorale-transformer": "score",
+            "leadsheet-transformer": "score"}
 LIMIT_MB = {"vae": 20}
 
 
@@ -199,3 +200,25 @@ def test_shipped_poem_models_still_know_their_corpus(name, most_bits):
             count += len(ids) - 1
     bits = nats / count / math.log(2)
     assert bits < most_bits, f"{name}: {bits:.2f} bits/token on its own corpus (at most {most_bits} expected)"
+
+
+def test_shipped_leadsheet_model_writes_melodies_over_chords_and_chords_for_melodies():
+    from muse.music.chords import chord_spans, chord_tone_share, parse_progression
+    from muse.music.leadsheet import melody_notes
+
+    sheets = muse.melody_over_chords("leadsheet-transformer", "C G Am F", bars=4, num=4,
+                                     generation=muse.GenerationConfig(seed=0))
+    asked = parse_progression("C G Am F", steps_per_bar=16, steps_per_beat=4)
+    hits = total = 0
+    for s in sheets:
+        assert chord_spans(s.parts[0], 64) == asked
+        h, t = chord_tone_share(melody_notes(s), asked, [0, 8, 16, 24, 32, 40, 48, 56])
+        hits, total = hits + h, total + t
+    assert total >= 16 and hits / total >= 0.6  # 100 melodies: 0.84 (bench/leadsheet.py)
+    # chords for a plain C major tune: C under the C-E-G bar, G7 under the G-B-D-F bar
+    tune = muse.Melody([muse.Note(0, 4, 72), muse.Note(4, 8, 76), muse.Note(8, 16, 79),
+                        muse.Note(16, 20, 79), muse.Note(20, 24, 77), muse.Note(24, 28, 74), muse.Note(28, 32, 71),
+                        muse.Note(32, 48, 72)], key=(0, "major"))
+    spans, _ = muse.suggest_chords("leadsheet-transformer", tune)
+    assert [s.chord.root for s in spans][:1] == [0] and spans[-1].chord.root == 0
+    assert any(s.chord.root == 7 and s.start == 16 for s in spans)

@@ -16,7 +16,7 @@ from muse.cli.options import ArgumentParser, HelpFormatter, epilog
 from muse.data.report import MuseWarning
 from muse.errors import MuseError
 
-VERBS = ("melody", "poem", "chorale", "harmonize", "infill", "compose", "train", "corpora", "vae", "gan", "stylize",
+VERBS = ("melody", "chords", "poem", "chorale", "harmonize", "infill", "compose", "train", "corpora", "vae", "gan", "stylize",
          "render", "eval", "models", "demo")
 
 

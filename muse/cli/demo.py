@@ -15,7 +15,8 @@ EXAMPLES = (
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparser(sub, "demo", help="write melodies, a chorale, poems and images from the shipped models",
                   examples=EXAMPLES,
-                  description="Write two melodies, a four-part chorale and a harmonization of the first melody, "
+                  description="Write two melodies, a four-part chorale, a harmonization of the first melody, a "
+                              "lead sheet over G Em C D7, "
                               "three poems, a grid of GAN digits and a stylized photo with the shipped models, on "
                               "the CPU, in a minute or two.")
     p.add_argument("--out", default="demo-out", help="output folder (default: %(default)s)")
@@ -51,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     for prefix, scores in (("chorale", chorale), ("harmonized", harmony)):
         for files in save_scores(scores, out, prefix=prefix):
             say(f"{prefix:<10} " + "  ".join(str(p) for p in files.values()))
+    sheets = muse.melody_over_chords("leadsheet-transformer", "G Em C D7", bars=8,
+                                     generation=muse.GenerationConfig(seed=args.seed))
+    for files in muse.save_lead_sheets(sheets, out):
+        say("leadsheet  " + "  ".join(str(p) for p in files.values()))
 
     poems = [("qijue", muse.write_poems("poem-tang", muse.PoemRequest(form="qijue", rhyme=True), seed=args.seed)[0]),
              ("wujue acrostic", muse.write_poems("poem-tang", muse.PoemRequest(form="wujue", acrostic="春夏秋冬"),

@@ -9,10 +9,13 @@ from typing import Any, Iterable, Sequence
 from muse.cli.options import (add_device_flag, add_generation_flags, at_least, generation_overrides, resolve_device,
                               subparser)
 
+DEFAULT_LEADSHEET_MODEL = "leadsheet-transformer"
+
 EXAMPLES = (
     "muse melody --bars 8 --num 2 --key D --scale minor --out out/",
     "muse melody --primer song.mid --primer-bars 2 --primer-from end --bars 8 --out out/",
     "muse melody --model melody-lstm --num-beams 4 --branch-factor 2 --qpm 100 --out out/beams",
+    'muse melody --chords "C G Am F" --bars 4 --num 3 --out out/leadsheets',
 )
 
 
@@ -21,9 +24,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                   description="Generate melodies with a trained or shipped model.")
     p.add_argument("--model", default=None, help="shipped model name, model dir, run dir or checkpoint "
                                                 "(default: melody-transformer)")
-    p.add_argument("--bars", type=at_least(1), default=8,
+    p.add_argument("--bars", type=at_least(1), default=None,
                    help="bars to generate (default 8); with a primer, new bars after it "
-                        "(the primer, rounded up to whole bars, comes first)")
+                        "(the primer, rounded up to whole bars, comes first); with --chords, the progression "
+                        "repeats or is cut to fill them (default: its own length)")
+    p.add_argument("--chords", metavar="PROGRESSION",
+                   help='write a melody over these chords: "C G Am F" (a bar each) or "C:2 G:2" (beats); any '
+                        "chord symbol music21 reads. Writes the melody and a chord track (MIDI) and a lead sheet "
+                        f"with chord symbols (MusicXML); model default: {DEFAULT_LEADSHEET_MODEL}")
     p.add_argument("--num", type=at_least(1), default=1)
     p.add_argument("--out", default="out", help="output folder")
     p.add_argument("--key", help="tonic, e.g. D, F#, Bb (hard constraint with --scale)")
@@ -94,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out)
     device = resolve_device(args.device)
+    if args.chords:
+        return run_chords(args, device)
     primer = None
     if args.primer:
         mels = read_melodies(args.primer, min_pitches=1)
@@ -108,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if seed is None:
         seed = lm.generation_config.seed
     request = dict(
-        bars=args.bars, key=args.key, scale=args.scale, low=args.low, high=args.high,
+        bars=args.bars or 8, key=args.key, scale=args.scale, low=args.low, high=args.high,
         primer=args.primer if args.primer else primer, primer_bars=args.primer_bars, primer_from=args.primer_from,
         qpm=args.qpm,
         time_signature=args.time_signature,  # None: the primer's meter, else 4/4
@@ -132,4 +142,27 @@ def run(args: argparse.Namespace) -> int:
 
     write_melodies(batches(), max(args.num, 0), Path(args.out), prefix="melody", wav=not args.no_wav,
                    png=not args.no_png, synth=args.synth)
+    return 0
+
+
+def run_chords(args: argparse.Namespace, device: str) -> int:
+    """``muse melody --chords``: lead sheets from a lead-sheet model."""
+    from muse.errors import ConfigError
+    from muse.music.leadsheet import melody_over_chords, save_lead_sheets
+    from muse.recipes.hub import load_model
+
+    clash = [flag for flag, on in (("--primer", args.primer), ("--primer-notes", args.primer_notes),
+                                   ("--scale", args.scale), ("--style", args.style),
+                                   ("--num-beams", getattr(args, "num_beams", None))) if on]
+    if clash:
+        raise ConfigError(f"--chords cannot be combined with {clash[0]} (the chords set harmony and key)")
+    lm = load_model(args.model or DEFAULT_LEADSHEET_MODEL, device=device, expect_kind="score")
+    overrides = generation_overrides(args, rename={"num_beams": "beam_size"})
+    scores = melody_over_chords(lm, args.chords, bars=args.bars, time_signature=args.time_signature, key=args.key,
+                                qpm=args.qpm or 120.0, num=args.num,
+                                generation=lm.generation_config.updated(**overrides), device=device)
+    for files in save_lead_sheets(scores, args.out, prefix="leadsheet", wav=not args.no_wav, png=not args.no_png,
+                                  synth=args.synth):
+        print("  ".join(str(f) for f in files.values()))
+    sys.stdout.flush()
     return 0

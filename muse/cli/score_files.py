@@ -10,8 +10,8 @@ from muse.cli.options import add_device_flag, add_generation_flags, at_least
 DEFAULT_CHORALE_MODEL = "chorale-transformer"
 
 
-def add_score_flags(p: argparse.ArgumentParser, *, model_help: str, num: bool = True) -> None:
-    """--model, --num, --out, output switches, --device and the sampling flags."""
+def add_score_flags(p: argparse.ArgumentParser, *, model_help: str, num: bool = True, sampling: bool = True) -> None:
+    """--model, --num, --out, output switches, --device and (``sampling``) the sampling flags and --no-rules."""
     p.add_argument("--model", default=None, help=model_help)
     if num:
         p.add_argument("--num", type=at_least(1), default=1)
@@ -20,10 +20,12 @@ def add_score_flags(p: argparse.ArgumentParser, *, model_help: str, num: bool = 
     p.add_argument("--no-png", action="store_true")
     p.add_argument("--no-xml", action="store_true", help="do not write MusicXML")
     p.add_argument("--synth", choices=["auto", "fluidsynth", "builtin"], default="auto")
+    add_device_flag(p)
+    if not sampling:
+        return
     p.add_argument("--no-rules", action="store_true",
                    help="chorale models: allow parallel fifths/octaves, hidden ones between soprano and bass, and "
                         "voice crossings (default: the decoding forbids them)")
-    add_device_flag(p)
     add_generation_flags(p, ("temperature", "top_k", "top_p", "seed"))
 
 

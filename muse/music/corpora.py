@@ -54,6 +54,8 @@ class CorpusSpec:
     """True: the patterns are under ``muse.corpora/NAME`` (see :mod:`muse.data.shipped`), not music21's folder."""
     prepared: str | None = None
     """Its pre-parsed form, a path under ``muse.corpora`` (see :mod:`muse.music.prepared`); None: always parse."""
+    chords: bool = False
+    """Its scores carry chord symbols (:func:`muse.music.chords.nottingham_chords`), added as a chord part."""
 
     @property
     def root(self) -> Path:
@@ -82,7 +84,7 @@ BUILTIN_CORPORA: dict[str, CorpusSpec] = {
                    prepared="music21/bach.npz"),
         CorpusSpec("nottingham", "Nottingham Music Database: 1,034 British and American folk tunes with chord "
                    "symbols (ABC, GPL-3.0 data, ships with muse)", ("abc/*.abc",), shipped=True,
-                   prepared="nottingham/parsed.npz"),
+                   prepared="nottingham/parsed.npz", chords=True),
     ]
 }
 
@@ -451,7 +453,8 @@ def iter_corpus_scores(
     quantised to the grid (:func:`muse.music.score_io.score_from_piece`), no melody
     extraction or filters. Piece ids are :func:`iter_corpus`'s, so splits by id agree.
     Built-in corpora are read from their shipped pre-parsed form where the sources
-    match (``"bach"``: the chorales with parts Soprano, Alto, Tenor, Bass); folders
+    match (``"bach"``: the chorales with parts Soprano, Alto, Tenor, Bass; ``"nottingham"``: a
+    ``Chords`` part of block chords from the tunes' chord symbols first, then the melody); folders
     are parsed in ``workers`` processes (in this one when they hold only MIDI files,
     which symusic reads faster than scores travel between processes). Unreadable
     pieces are skipped and recorded in ``report``.
@@ -487,6 +490,11 @@ def iter_corpus_scores(
     if all(t.prepared is not None or Path(t.path).suffix.lower() in MIDI_SUFFIXES for t in tasks):
         workers = 1  # symusic reads MIDI faster than a worker's scores cross back (2.6x slower with 2 workers)
     results = _results(tasks, {"steps_per_quarter": steps_per_quarter}, workers, chunk_size, _score_tasks)
+    chords = None
+    if _is_builtin(name_or_dir) and BUILTIN_CORPORA[str(name_or_dir)].chords:
+        from muse.music.chords import nottingham_chords, with_chord_part
+
+        chords = nottingham_chords()
     with _reading(results, len(tasks), report, progress, start) as bar:
         for batch in results:
             for piece_id, score, reason in batch:
@@ -495,7 +503,7 @@ def iter_corpus_scores(
                     report.skip(piece_id, reason)
                     continue
                 report.melodies += 1
-                yield piece_id, score
+                yield piece_id, (score if chords is None else with_chord_part(score, chords.get(piece_id)))
             bar.update(len(batch))
 
 
