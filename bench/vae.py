@@ -64,8 +64,8 @@ def train_quick_models(directory: Path, limit: int) -> list[str]:
     return out
 
 
-def held_out(vae, limit: int | None) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Token windows ``[N, T]`` of the test split of the model's own training data."""
+def held_out(vae, limit: int | None, split: str = "test") -> tuple[torch.Tensor, dict[str, Any]]:
+    """Token windows ``[N, T]`` of the test (or valid) split of the model's own training data."""
     from muse.recipes import get_recipe
 
     task = get_recipe("vae")
@@ -80,9 +80,9 @@ def held_out(vae, limit: int | None) -> tuple[torch.Tensor, dict[str, Any]]:
     if limit is not None:
         data["limit"] = limit
     stores, _, _ = task.load_data(data, resume_tok=vae.tokenizer)
-    test = stores["test"]
+    test = stores[split]
     if len(test) == 0:
-        raise SystemExit(f"{data['corpus']}: no test windows of {vae.n_bars} bars; use a larger --limit")
+        raise SystemExit(f"{data['corpus']}: no {split} windows of {vae.n_bars} bars; use a larger --limit")
     ids = torch.tensor(np.stack([np.asarray(test.doc(i)) for i in range(len(test))]).astype(np.int64))
     return ids, {k: data[k] for k in ("corpus", "bars", "limit", "valid_frac", "test_frac", "min_pitch", "max_pitch")}
 
@@ -147,13 +147,54 @@ def interpolation_smoothness(vae, ids: torch.Tensor, pairs: int, steps: int, see
                    "pairs": len(shares[name])} for name in ATTRIBUTES}
 
 
+VARY_AMOUNTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def _runs(m) -> bool:  # noqa: ANN001
+    """Four or more equal pitches in a row (the repeated-note runs a lost theme turns into)."""
+    p = [n.pitch for n in m.notes]
+    return any(p[i] == p[i + 1] == p[i + 2] == p[i + 3] for i in range(len(p) - 3))
+
+
+def vary_overlap(vae, ids: torch.Tensor, themes: int, num: int, seed: int) -> dict[str, Any]:
+    """``muse vae vary`` measured: for held-out windows as themes, per amount, the share of the theme's
+    notes (onset, pitch) that a variation keeps (recall), the F1 of the two note sets, the onsets kept,
+    and the share of variations with a run of 4+ repeated pitches (the themes' own share beside it)."""
+    from muse.music.latent_space import vary_melody
+
+    pick = subsample(ids, themes, seed)
+    mels = [vae.tokenizer.decode(row.tolist()) for row in pick]
+    mels = [m for m in mels if m.notes]
+    out: dict[str, Any] = {"themes": len(mels), "variations_per_theme": num,
+                           "theme_run_share": float(np.mean([_runs(m) for m in mels]))}
+    rows = []
+    for a in VARY_AMOUNTS:
+        rec, f1, onsets, runs = [], [], [], []
+        for i, m in enumerate(mels):
+            theme = {(n.start, n.pitch) for n in m.notes}
+            t_on = {n.start for n in m.notes}
+            for v in vary_melody(vae, m, amount=a, num=num, seed=seed + i):
+                got = {(n.start, n.pitch) for n in v.notes if n.start < m.length}
+                both = len(theme & got)
+                rec.append(both / len(theme))
+                f1.append(2 * both / (len(theme) + len(got)) if got else 0.0)
+                onsets.append(len(t_on & {n.start for n in v.notes}) / len(t_on))
+                runs.append(_runs(v))
+        rows.append({"amount": a, "note_recall": float(np.mean(rec)), "note_f1": float(np.mean(f1)),
+                     "onset_recall": float(np.mean(onsets)), "run_share": float(np.mean(runs))})
+    out["by_amount"] = rows
+    f = [r["note_f1"] for r in rows]
+    out["f1_falls_at_every_step"] = bool(all(b <= a + 1e-9 for a, b in zip(f, f[1:])))
+    return out
+
+
 def evaluate(model: str, args: argparse.Namespace, limit: int | None) -> dict[str, Any]:
     from muse.music.latent_space import load_vae, sample_melodies
     from muse.music.metrics import compare_metrics
 
     vae = load_vae(model)
     torch.manual_seed(args.seed)
-    all_ids, data = held_out(vae, limit)
+    all_ids, data = held_out(vae, limit, args.split)
     ids = subsample(all_ids, args.windows, args.seed)
     c = vae.model.config
     rec = reconstruction(vae, ids, args.seed)
@@ -161,7 +202,8 @@ def evaluate(model: str, args: argparse.Namespace, limit: int | None) -> dict[st
     samples = sample_melodies(vae, args.num, temperature=1.0, seed=args.seed)
     rows = compare_metrics(samples, reference)
     smooth = interpolation_smoothness(vae, ids, args.pairs, args.steps, args.seed)
-    return {
+    vary = vary_overlap(vae, ids, args.vary_themes, 4, args.seed) if args.vary_themes else None
+    return {"vary": vary,
         "model": model, "label": _label(model), "decoder": "hierarchical" if c.hierarchical else "flat",
         "bars": c.n_bars, "z_dim": c.z_dim, "parameters": sum(p.numel() for p in vae.model.parameters()),
         "data": data, "test_windows": len(all_ids), "measured_windows": len(ids), "reconstruction": rec,
@@ -182,6 +224,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=9, help="melodies per interpolation, ends included")
     p.add_argument("--windows", type=int, help="held-out windows measured at most (default 2000, quick 48)")
     p.add_argument("--limit", type=int, help="read only this many corpus pieces (default: as trained; quick 600)")
+    p.add_argument("--split", default="test", choices=["test", "valid"], help="held-out split measured")
+    p.add_argument("--vary-themes", type=int, default=100, help="held-out themes for the vary measure (0: skip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
@@ -230,6 +274,16 @@ def main() -> None:
                             f"({_f(ev['interpolation'][n]['shuffled'], '.2f')})" for n in names)]
             for ev in evaluations]
     print(markdown_table(["model", *(f"{n} (shuffled)" for n in names)], rows))
+    for ev in evaluations:
+        v = ev.get("vary")
+        if not v:
+            continue
+        print(f"\n{ev['label']}: muse vae vary, {v['themes']} held-out themes x {v['variations_per_theme']} "
+              f"(themes with a 4-note repeated run: {v['theme_run_share']:.2f}); F1 falls at every step: "
+              f"{v['f1_falls_at_every_step']}")
+        print(markdown_table(["amount", "notes kept", "note F1", "onsets kept", "repeated-run share"], [
+            [f"{r['amount']:.1f}", _f(r["note_recall"]), _f(r["note_f1"]), _f(r["onset_recall"]),
+             _f(r["run_share"], ".2f")] for r in v["by_amount"]]))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from muse.recipes.hub import SHIPPED_DIR, shipped_models
 
 EXPECTED = {"melody-lstm": "melody", "melody-transformer": "melody", "poem-tang": "poem", "poem-english": "poem",
             "vae-2bar": "vae", "gan-digits": "gan", "chorale-transformer": "score",
-            "leadsheet-transformer": "score"}
+            "leadsheet-transformer": "score", "vae-16bar": "vae"}
 LIMIT_MB = {"vae": 20}
 
 
