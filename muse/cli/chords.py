@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from muse.cli.options import subparser
-from muse.cli.score_files import add_score_flags
+from muse.cli.score_files import add_melody_input, add_score_flags, melody_and_model
 
 EXAMPLES = ("muse chords tune.mid --out out/",
             'muse chords --primer-notes "G4:1 B4:1 D5:2 C5:1 A4:1 F#4:2 G4:4" --per-bar 2')
@@ -18,8 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                               "bar, the chord the model finds likeliest together with the bar's notes. "
                               "Prints the progression (bars separated by |) and writes the lead sheet: MIDI with "
                               "melody and chord track, MusicXML with chord symbols, audio and piano roll.")
-    p.add_argument("melody", nargs="?", help="MIDI/MusicXML/ABC file whose melody gets chords")
-    p.add_argument("--primer-notes", help='the melody as notes: "60 62 64" or "C5:1 D5:0.5 r E5"')
+    add_melody_input(p, "gets chords")
     add_score_flags(p, model_help=f"lead-sheet model (default: {DEFAULT_LEADSHEET_MODEL})", num=False,
                     sampling=False)
     p.add_argument("--per-bar", type=int, choices=[1, 2], default=1,
@@ -29,21 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from muse.cli.melody import DEFAULT_LEADSHEET_MODEL
-    from muse.cli.options import resolve_device
-    from muse.core.files import check_output_dir
-    from muse.errors import ConfigError
     from muse.music.chords import progression_text
     from muse.music.leadsheet import save_lead_sheets, suggest_chords
     from muse.music.metrics import beat_steps
-    from muse.music.midi_io import parse_primer
-    from muse.recipes.hub import load_model
 
-    if bool(args.melody) == bool(args.primer_notes):
-        raise ConfigError("give a melody file or --primer-notes (one of them)")
-    check_output_dir(args.out)
-    device = resolve_device(args.device)
-    melody = args.melody if args.melody else parse_primer(args.primer_notes)
-    lm = load_model(args.model or DEFAULT_LEADSHEET_MODEL, device=device, expect_kind="score")
+    melody, lm, device = melody_and_model(args, DEFAULT_LEADSHEET_MODEL)
     spans, sheet = suggest_chords(lm, melody, per_bar=args.per_bar, device=device)
     beat = max(1, int(round(beat_steps(sheet.melody()))))
     print(progression_text(spans, sheet.steps_per_bar, beat))

@@ -29,6 +29,29 @@ def add_score_flags(p: argparse.ArgumentParser, *, model_help: str, num: bool = 
     add_generation_flags(p, ("temperature", "top_k", "top_p", "seed"))
 
 
+def add_melody_input(p: argparse.ArgumentParser, what: str) -> None:
+    """The melody a verb works on: a file (positional) or ``--primer-notes``."""
+    p.add_argument("melody", nargs="?", help=f"MIDI/MusicXML/ABC file whose melody {what}")
+    p.add_argument("--primer-notes", help='the melody as notes: "60 62 64" or "C5:1 D5:0.5 r E5"')
+
+
+def melody_and_model(args: argparse.Namespace, default_model: str) -> tuple[Any, Any, str]:
+    """(melody file or parsed notes, the loaded score model, device) of a verb with :func:`add_melody_input`,
+    after checking that exactly one melody is given and that the output folder can be written."""
+    from muse.cli.options import resolve_device
+    from muse.core.files import check_output_dir
+    from muse.errors import ConfigError
+    from muse.music.midi_io import parse_primer
+    from muse.recipes.hub import load_model
+
+    if bool(args.melody) == bool(args.primer_notes):
+        raise ConfigError("give a melody file or --primer-notes (one of them)")
+    check_output_dir(args.out)
+    device = resolve_device(args.device)
+    melody = args.melody if args.melody else parse_primer(args.primer_notes)
+    return melody, load_model(args.model or default_model, device=device, expect_kind="score"), device
+
+
 def generation(args: argparse.Namespace, lm: Any) -> Any:
     from muse.cli.options import generation_overrides
 
