@@ -33,4 +33,10 @@ done
 "$MUSE" harmonize --primer-notes "G4 A4 B4 C5:2" --no-wav --out "$WORK/out" >/dev/null  # the shipped chorale model
 "$MUSE" train score --corpus bach --steps 2 --batch-size 2 --no-progress --out "$WORK/runs/bach" $TINY data.limit=20
 "$MUSE" infill "$WORK/out/harmony_001.mid" --model "$WORK/runs/bach" --bars 1 --no-wav --out "$WORK/out" >/dev/null
+"$MUSE" melody --chords "C G Am F" --bars 4 --no-wav --out "$WORK/out" >/dev/null  # the shipped lead-sheet model
+"$MUSE" chords "$WORK/out/leadsheet_001.mid" --no-wav --out "$WORK/out" >/dev/null
+"$MUSE" train score --corpus nottingham --steps 2 --batch-size 2 --no-progress --out "$WORK/runs/lead" $TINY \
+  data.limit=30  # Nottingham's chord symbols from the installed package
+"$WORK/venv/bin/python" -c "import json, sys; p = json.load(open('$WORK/runs/lead/model/score_parts.json'))['parts']; \
+sys.exit(0 if p[0]['name'] == 'Chords' else f'no chord part: {p}')"
 echo "check_wheel: ok"
