@@ -41,7 +41,6 @@ from muse.music.chords import (CHORD_PART_NAME, Chord, ChordSpan, chord_at, chor
                                chord_tone_share)
 from muse.music.leadsheet import melody_over_chords, melody_notes, suggest_chords  # noqa: E402
 from muse.music.metrics import estimate_key  # noqa: E402
-from muse.music.theory import scale_pitch_classes  # noqa: E402
 from muse.recipes.hub import load_model  # noqa: E402
 
 DEGREES = ((0, "maj"), (7, "maj"), (5, "maj"), (9, "min"), (2, "min"), (4, "min"))

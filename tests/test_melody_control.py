@@ -228,25 +228,30 @@ def test_training_documents_start_with_each_tunes_controls(tunes):
                        tok.eos_id]
 
 
-@pytest.fixture(scope="module")
-def controlled(tunes, tmp_path_factory):
-    """A tiny transformer trained 30 steps with data.control=meter,mode on the waltzes and jigs."""
+def _train_tiny(tunes, tmp_path_factory, name: str, steps: int, controls: list[str]):  # noqa: ANN001, ANN202
+    """Train a tiny transformer on the waltzes and jigs on one thread; yields (run dir, result)."""
     import muse.training
 
     mp = pytest.MonkeyPatch()
     mp.setenv("MUSE_CACHE", str(tmp_path_factory.mktemp("cache")))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("runs") / "ctl"
+    out = tmp_path_factory.mktemp("runs") / name
     result = muse.training.train(
-        "melody", corpus=str(tunes), model="transformer", out=out, steps=30, batch_size=8, lr=1e-2,
-        eval_batches=1, warmup_steps=3, eval_every=15, log_every=5, progress=False, tensorboard=False,
-        device="cpu", overrides=["data.control=meter,mode", "data.block_size=64", "data.workers=1",
-                                 "data.valid_frac=0.25", "data.test_frac=0",
-                                 "model.n_layer=1", "model.n_head=2", "model.n_embd=32"])
+        "melody", corpus=str(tunes), model="transformer", out=out, steps=steps, batch_size=8, lr=1e-2,
+        eval_batches=1, warmup_steps=max(1, steps // 10), eval_every=steps // 2, log_every=max(1, steps // 6),
+        progress=False, tensorboard=False, device="cpu",
+        overrides=[*controls, "data.block_size=64", "data.workers=1", "data.valid_frac=0.25", "data.test_frac=0",
+                   "model.n_layer=1", "model.n_head=2", "model.n_embd=32"])
     yield out, result
     torch.set_num_threads(threads)
     mp.undo()
+
+
+@pytest.fixture(scope="module")
+def controlled(tunes, tmp_path_factory):
+    """A tiny transformer trained 30 steps with data.control=meter,mode on the waltzes and jigs."""
+    yield from _train_tiny(tunes, tmp_path_factory, "ctl", 30, ["data.control=meter,mode"])
 
 
 def _capture_prompts(monkeypatch):
@@ -328,21 +333,8 @@ def test_a_corpus_style_the_model_does_not_know_is_named(controlled):
 @pytest.fixture(scope="module")
 def plain(tunes, tmp_path_factory):
     """The same tiny transformer trained without data.control (as models were before controls existed)."""
-    import muse.training
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MUSE_CACHE", str(tmp_path_factory.mktemp("cache")))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("runs") / "plain"
-    muse.training.train(
-        "melody", corpus=str(tunes), model="transformer", out=out, steps=4, batch_size=8, lr=1e-2,
-        eval_batches=1, warmup_steps=1, eval_every=4, log_every=2, progress=False, tensorboard=False,
-        device="cpu", overrides=["data.block_size=64", "data.workers=1", "data.valid_frac=0.25", "data.test_frac=0",
-                                 "model.n_layer=1", "model.n_head=2", "model.n_embd=32"])
-    yield out
-    torch.set_num_threads(threads)
-    mp.undo()
+    for out, _ in _train_tiny(tunes, tmp_path_factory, "plain", 4, []):
+        yield out
 
 
 def test_a_model_trained_without_controls_prompts_and_generates_as_before(plain, monkeypatch):

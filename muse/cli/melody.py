@@ -153,9 +153,11 @@ def run_chords(args: argparse.Namespace, device: str) -> int:
 
     clash = [flag for flag, on in (("--primer", args.primer), ("--primer-notes", args.primer_notes),
                                    ("--scale", args.scale), ("--style", args.style),
+                                   ("--low", args.low != 0), ("--high", args.high != 127),
+                                   ("--start-with-note", args.start_with_note),
                                    ("--num-beams", getattr(args, "num_beams", None))) if on]
     if clash:
-        raise ConfigError(f"--chords cannot be combined with {clash[0]} (the chords set harmony and key)")
+        raise ConfigError(f"--chords cannot be combined with {clash[0]}: that option is for melody models, not lead sheets")
     lm = load_model(args.model or DEFAULT_LEADSHEET_MODEL, device=device, expect_kind="score")
     overrides = generation_overrides(args, rename={"num_beams": "beam_size"})
     scores = melody_over_chords(lm, args.chords, bars=args.bars, time_signature=args.time_signature, key=args.key,

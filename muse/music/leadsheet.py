@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from muse.errors import ConfigError, DataError
-from muse.music.chords import (CHORD_PART_NAME, ChordSpan, chord_part, chord_spans, chord_tone_share,
-                               parse_progression)
+from muse.music.chords import CHORD_PART_NAME, ChordSpan, chord_part, chord_spans, parse_progression
 from muse.music.events import key_offset
 from muse.music.melody import Melody, Note
 from muse.music.score import Part, Score
 from muse.music.score_compose import _as_score, _beat, _decode, _moves_to_home, model_parts, score_model
 from muse.music.score_constraints import ScorePlan
-from muse.music.theory import parse_key, parse_time_signature
+from muse.music.theory import bar_steps, parse_key, parse_time_signature
 from muse.recipes.hub import LoadedModel
 from muse.sampling.config import GenerationConfig
 
@@ -54,8 +53,7 @@ def _steps(lm: LoadedModel, time_signature: str | Sequence[int] | None) -> tuple
     ts = parse_time_signature(time_signature) if isinstance(time_signature, str) else \
         tuple(time_signature) if time_signature else (4, 4)
     spq = lm.tokenizer.steps_per_quarter
-    probe = Melody([], spq, time_signature=ts)  # type: ignore[arg-type]
-    return ts, probe.steps_per_bar, _beat(spq, ts)  # type: ignore[return-value]
+    return ts, bar_steps(ts, spq), _beat(spq, ts)  # type: ignore[arg-type, return-value]
 
 
 def chords_key(spans: Sequence[ChordSpan]) -> tuple[int, str]:
